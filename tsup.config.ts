@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig([
+  {
+    // The public entry points, for `import` and for `require`.
+    entry: { index: 'src/index.ts' },
+    format: ['esm', 'cjs'],
+    target: 'node20',
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    // Gives the CommonJS build an import.meta.url, which locates the thread entry.
+    shims: true,
+  },
+]);

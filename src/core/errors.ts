@@ -1,0 +1,128 @@
+/**
+ * The errors this library throws. Each has a stable `code` and, following the
+ * http-errors convention, the HTTP `status` it answers with; `expose` says whether its
+ * message may be shown to clients (ours hold no user data, so most may).
+ */
+export class AsyncApiError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+  /** A short, fixed summary of the kind of problem (the problem document's `title`). */
+  readonly title: string;
+
+  constructor(
+    message: string,
+    details: { code: string; status: number; title: string; expose?: boolean },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = details.code;
+    this.status = details.status;
+    this.title = details.title;
+    this.expose = details.expose ?? true;
+  }
+}
+
+/** An option given to `createAsyncApi()` or to a route is not valid. */
+export class InvalidOptionError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_OPTION', status: 500, title: 'Invalid option', expose: false });
+  }
+}
+
+/** A function of this library was called with an argument it cannot take. */
+export class InvalidArgumentError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_ARGUMENT', status: 500, title: 'Invalid argument', expose: false });
+  }
+}
+
+/** No task has this id, it expired, or it belongs to another owner. */
+export class TaskNotFoundError extends AsyncApiError {
+  readonly taskId: string;
+  constructor(taskId: string) {
+    super('No task has this id; finished tasks are kept only for a limited time.', {
+      code: 'ERR_TASK_NOT_FOUND',
+      status: 404,
+      title: 'Task not found',
+    });
+    this.taskId = taskId;
+  }
+}
+
+/** The task has already finished, so it cannot be canceled. */
+export class TaskFinishedError extends AsyncApiError {
+  readonly taskId: string;
+  constructor(taskId: string, status: string) {
+    super(`The task has already finished (${status}); only queued and running tasks can be canceled.`, {
+      code: 'ERR_TASK_FINISHED',
+      status: 409,
+      title: 'Task already finished',
+    });
+    this.taskId = taskId;
+  }
+}
+
+/** The store holds as many tasks as it may (`maxTasks`); nothing was registered. */
+export class TaskLimitError extends AsyncApiError {
+  constructor(limit: number) {
+    super(`The server holds its maximum of ${limit} tasks; try again later.`, {
+      code: 'ERR_TASK_LIMIT',
+      status: 503,
+      title: 'Too many tasks',
+    });
+  }
+}
+
+/** `close()` has begun: no new tasks are accepted, and tasks still live at its deadline end with this. */
+export class ShuttingDownError extends AsyncApiError {
+  constructor(message = 'The server is shutting down and accepts no new tasks.') {
+    super(message, { code: 'ERR_SHUTTING_DOWN', status: 503, title: 'Shutting down' });
+  }
+}
+
+/** The task was canceled (`DELETE` on its monitor). This is its signal's `reason`. */
+export class TaskCanceledError extends AsyncApiError {
+  constructor() {
+    super('The task was canceled.', { code: 'ERR_TASK_CANCELED', status: 409, title: 'Task canceled' });
+  }
+}
+
+/** The task ran longer than its route's `timeout`. This is its signal's `reason`. */
+export class TaskTimeoutError extends AsyncApiError {
+  readonly timeout: number;
+  constructor(timeout: number) {
+    super(`The task did not finish within its timeout of ${timeout} ms.`, {
+      code: 'ERR_TASK_TIMEOUT',
+      status: 504,
+      title: 'Task timed out',
+    });
+    this.timeout = timeout;
+  }
+}
+
+/** The handler called a response method that cannot be recorded for replay. */
+export class UnsupportedResponseMethodError extends AsyncApiError {
+  readonly method: string;
+  constructor(method: string, why: string) {
+    super(`res.${method}() is not supported in an async task: ${why}`, {
+      code: 'ERR_UNSUPPORTED_RESPONSE_METHOD',
+      status: 500,
+      title: 'Unsupported response method',
+      expose: false,
+    });
+    this.method = method;
+  }
+}
+
+/** The handler called `next()` without an error: as in Express with no later route, that is a 404. */
+export class NoResponseError extends AsyncApiError {
+  constructor() {
+    super('The handler passed the request on with next() and wrote no response.', {
+      code: 'ERR_NO_RESPONSE',
+      status: 404,
+      title: 'Not Found',
+    });
+  }
+}

@@ -1,0 +1,190 @@
+import { InvalidOptionError } from './errors.js';
+import { statusOf } from './problem.js';
+
+/** The longest delay a Node.js timer takes (about 24.8 days). */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * Options of `createAsyncApi()`. `Req` is the framework's request type, seen only by `owner`.
+ */
+export interface AsyncApiOptions<Req = unknown> {
+  /** Milliseconds a finished task stays readable; `Infinity` keeps it until removed. Default 300000 (5 minutes). */
+  ttl?: number;
+  /** Path of the status monitor, relative to the app the router is mounted on. Default `'/status'`. */
+  statusPath?: string;
+  /** Seconds a client is asked to wait before polling again (`Retry-After`). Default 1. */
+  retryAfter?: number;
+  /** Tasks held at once, live and finished; beyond it submissions get 503. Default 100000. */
+  maxTasks?: number;
+  /** Inline handlers running at once; further tasks wait as `queued`. Default `Infinity`. */
+  concurrency?: number;
+  /**
+   * Scopes tasks to an owner: a task is visible and cancelable only by requests whose
+   * owner equals the one it was submitted with; others get 404. Default: no scoping.
+   */
+  owner?: (req: Req) => string | undefined;
+  /** Show the messages of 5xx failures in problem documents. Default `false` (4xx messages are always shown). */
+  exposeErrors?: boolean;
+  /** Called with the error of every failed task. Default: logs 5xx failures with `console.error`, except when `NODE_ENV` is `test`. */
+  onError?: (error: unknown, taskId: string) => void;
+}
+
+/** Options of one wrapped route. */
+export interface RouteOptions {
+  /** Milliseconds a task may run before its signal aborts and it fails with 504. Default: no limit. */
+  timeout?: number;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** Milliseconds live tasks have to finish before they are aborted. Default 10000. */
+  timeout?: number;
+}
+
+/** Options with every default filled in and every value checked. */
+export interface Configuration<Req = unknown> {
+  readonly ttl: number;
+  readonly statusPath: string;
+  readonly retryAfter: number;
+  readonly maxTasks: number;
+  readonly concurrency: number;
+  readonly owner: ((req: Req) => string | undefined) | undefined;
+  readonly exposeErrors: boolean;
+  readonly onError: (error: unknown, taskId: string) => void;
+}
+
+export interface RouteConfiguration {
+  readonly timeout: number | undefined;
+}
+
+function logServerErrors(error: unknown, taskId: string): void {
+  if (statusOf(error) >= 500 && process.env.NODE_ENV !== 'test') {
+    console.error(`express-async-api: task ${taskId} failed:`, error);
+  }
+}
+
+const defaults: Configuration = {
+  ttl: 300_000,
+  statusPath: '/status',
+  retryAfter: 1,
+  maxTasks: 100_000,
+  concurrency: Infinity,
+  owner: undefined,
+  exposeErrors: false,
+  onError: logServerErrors,
+};
+
+/** How a value reads in an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+/** Checks that `options` is a plain object whose keys are all known. */
+export function checkKeys(options: unknown, known: readonly string[], where: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionError(`${where} must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new InvalidOptionError(`${where}.${key} is not an option; the options are ${known.join(', ')}`);
+    }
+  }
+  return options as Record<string, unknown>;
+}
+
+/** A positive number of milliseconds; `Infinity` only where `allowInfinity`. */
+export function milliseconds(value: unknown, name: string, allowInfinity = false): number {
+  const ok =
+    typeof value === 'number' &&
+    value > 0 &&
+    (allowInfinity ? !Number.isNaN(value) : Number.isFinite(value) && value <= MAX_TIMER_DELAY);
+  if (!ok) {
+    const range = allowInfinity ? 'or Infinity' : `up to ${MAX_TIMER_DELAY}`;
+    throw new InvalidOptionError(`${name} must be a positive number of milliseconds ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A positive integer, or `Infinity`. */
+export function count(value: unknown, name: string): number {
+  if (!(typeof value === 'number' && value >= 1 && (Number.isInteger(value) || value === Infinity))) {
+    throw new InvalidOptionError(`${name} must be a positive integer or Infinity, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function booleanOption(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+export function functionOption<F>(value: unknown, name: string): F {
+  if (typeof value !== 'function') throw new InvalidOptionError(`${name} must be a function, got ${describe(value)}`);
+  return value as F;
+}
+
+// A path of one or more segments of URL path characters, without a trailing slash.
+const pathPattern = /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/;
+
+function statusPath(value: unknown): string {
+  if (typeof value !== 'string' || !pathPattern.test(value)) {
+    throw new InvalidOptionError(
+      `options.statusPath must be a path such as "/status": a leading slash, no trailing slash, no query, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function seconds(value: unknown, name: string): number {
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) {
+    throw new InvalidOptionError(`${name} must be a whole number of seconds (0 or more), got ${describe(value)}`);
+  }
+  return value;
+}
+
+const optionNames = [
+  'ttl',
+  'statusPath',
+  'retryAfter',
+  'maxTasks',
+  'concurrency',
+  'owner',
+  'exposeErrors',
+  'onError',
+] as const;
+
+/** Fills in defaults and checks every option; errors name the option and the value. */
+export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configuration<Req> {
+  const given = checkKeys(options, optionNames, 'options');
+  const pick = <K extends keyof Configuration>(key: K): unknown => (given[key] === undefined ? defaults[key] : given[key]);
+  return {
+    ttl: milliseconds(pick('ttl'), 'options.ttl', true),
+    statusPath: statusPath(pick('statusPath')),
+    retryAfter: seconds(pick('retryAfter'), 'options.retryAfter'),
+    maxTasks: count(pick('maxTasks'), 'options.maxTasks'),
+    concurrency: count(pick('concurrency'), 'options.concurrency'),
+    owner: given.owner === undefined ? undefined : functionOption(given.owner, 'options.owner'),
+    exposeErrors: booleanOption(pick('exposeErrors'), 'options.exposeErrors'),
+    onError: functionOption(pick('onError'), 'options.onError'),
+  };
+}
+
+/** Checks the options of one route. */
+export function resolveRouteOptions(options: RouteOptions | undefined, extra: readonly string[] = []): RouteConfiguration {
+  const given = checkKeys(options, ['timeout', ...extra], 'routeOptions');
+  return {
+    timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout'),
+  };
+}
+
+/** Checks the options of `close()`. */
+export function resolveCloseOptions(options: CloseOptions | undefined): { timeout: number } {
+  const given = checkKeys(options, ['timeout'], 'closeOptions');
+  return { timeout: given.timeout === undefined ? 10_000 : milliseconds(given.timeout, 'closeOptions.timeout') };
+}

@@ -1,0 +1,89 @@
+import { STATUS_CODES } from 'node:http';
+import { AsyncApiError } from './errors.js';
+
+/**
+ * Why a task failed, as kept with the task. `detail` holds the error's message;
+ * whether a client sees it is decided when the problem is answered (see `expose`).
+ */
+export interface Problem {
+  readonly status: number;
+  readonly type: string;
+  readonly title: string;
+  readonly detail: string | undefined;
+  /** The message may be shown to clients (4xx errors, and errors that say so). */
+  readonly expose: boolean;
+}
+
+/** An RFC 9457 problem details document. */
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+}
+
+/**
+ * Problem types of this library's own answers. Handler errors use `about:blank`,
+ * whose title is the HTTP status phrase (RFC 9457 §4.2.1).
+ */
+export const problemTypes = {
+  taskNotFound: 'urn:express-async-api:task-not-found',
+  taskFinished: 'urn:express-async-api:task-finished',
+  taskCanceled: 'urn:express-async-api:task-canceled',
+  taskTimedOut: 'urn:express-async-api:task-timed-out',
+  taskLimit: 'urn:express-async-api:task-limit',
+  shuttingDown: 'urn:express-async-api:shutting-down',
+  methodNotAllowed: 'urn:express-async-api:method-not-allowed',
+} as const;
+
+const typeByCode: Record<string, string> = {
+  ERR_TASK_NOT_FOUND: problemTypes.taskNotFound,
+  ERR_TASK_FINISHED: problemTypes.taskFinished,
+  ERR_TASK_CANCELED: problemTypes.taskCanceled,
+  ERR_TASK_TIMEOUT: problemTypes.taskTimedOut,
+  ERR_TASK_LIMIT: problemTypes.taskLimit,
+  ERR_SHUTTING_DOWN: problemTypes.shuttingDown,
+};
+
+/** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */
+export function statusOf(error: unknown): number {
+  if (typeof error === 'object' && error !== null) {
+    const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+    const candidate = typeof status === 'number' ? status : statusCode;
+    if (Number.isInteger(candidate) && (candidate as number) >= 400 && (candidate as number) <= 599) {
+      return candidate as number;
+    }
+  }
+  return 500;
+}
+
+/** Turns whatever a handler threw (or passed to `next`) into the problem its task fails with. */
+export function problemFromError(error: unknown): Problem {
+  const status = statusOf(error);
+  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
+  const declared = (error as { expose?: unknown } | null)?.expose;
+  const expose = typeof declared === 'boolean' ? declared : status < 500;
+  const type = error instanceof AsyncApiError ? typeByCode[error.code] : undefined;
+  if (type !== undefined && error instanceof AsyncApiError) {
+    return { status, type, title: error.title, detail: message, expose };
+  }
+  return { status, type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', detail: message, expose };
+}
+
+/** The problem of a canceled task. */
+export const canceledProblem: Problem = {
+  status: 409,
+  type: problemTypes.taskCanceled,
+  title: 'Task canceled',
+  detail: 'The task was canceled before it finished.',
+  expose: true,
+};
+
+/** The RFC 9457 document for a problem; `detail` only when it may be shown. */
+export function toProblemDocument(problem: Problem, instance: string | undefined, exposeErrors: boolean): ProblemDocument {
+  const document: ProblemDocument = { type: problem.type, title: problem.title, status: problem.status };
+  if (problem.detail !== undefined && (problem.expose || exposeErrors)) document.detail = problem.detail;
+  if (instance !== undefined) document.instance = instance;
+  return document;
+}

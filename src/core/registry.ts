@@ -1,0 +1,69 @@
+import { v4 as uuidv4 } from 'uuid';
+import { ShuttingDownError, TaskFinishedError, TaskNotFoundError } from './errors.js';
+import type { TaskStore } from './store.js';
+import { isFinished, type Task } from './task.js';
+
+/**
+ * The front door to the tasks: submits them, finds them, cancels them, scoped by owner.
+ * Where tasks are kept is the store's business; where they run is the caller's (`start`).
+ */
+export class TaskRegistry {
+  readonly #store: TaskStore;
+  #closing = false;
+
+  constructor(store: TaskStore) {
+    this.#store = store;
+  }
+
+  /** True once `close()` has begun: submissions are refused. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Registers a queued task and hands its id to `start`, which gets its job running.
+   * Rejects with `ShuttingDownError` after `close()` began and with `TaskLimitError` when
+   * the store is full. If `start` throws, the task is forgotten again: nothing stays
+   * half-registered.
+   */
+  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>): Promise<Task> {
+    if (this.#closing) throw new ShuttingDownError();
+    const task = await this.#store.create({ id: uuidv4(), owner, createdAt: Date.now() });
+    try {
+      const starting = start(task.id);
+      if (starting !== undefined) await starting;
+    } catch (error) {
+      await this.#store.delete(task.id);
+      throw error;
+    }
+    return task;
+  }
+
+  /** The task, if it exists and `owner` may see it; else rejects with `TaskNotFoundError`. */
+  async get(id: string, owner: string | undefined): Promise<Task> {
+    const task = await this.#store.get(id);
+    if (task === undefined || task.owner !== owner) throw new TaskNotFoundError(id);
+    return task;
+  }
+
+  /**
+   * Cancels a queued or running task: it ends `canceled` and its signal aborts. Rejects
+   * with `TaskNotFoundError`, or `TaskFinishedError` when it had already finished.
+   */
+  async cancel(id: string, owner: string | undefined): Promise<Task> {
+    const task = await this.get(id, owner);
+    if (isFinished(task.status)) throw new TaskFinishedError(id, task.status);
+    const canceled = await this.#store.finish(id, { status: 'canceled' }, Date.now());
+    if (canceled === undefined) {
+      // It finished between the read and the cancel.
+      const now = await this.get(id, owner);
+      throw new TaskFinishedError(id, now.status);
+    }
+    return canceled;
+  }
+
+  /** Refuses new submissions from now on. */
+  close(): void {
+    this.#closing = true;
+  }
+}

@@ -1,0 +1,187 @@
+import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
+import { describe } from './options.js';
+import { problemFromError } from './problem.js';
+import type { TaskStore } from './store.js';
+import { TaskAbort } from './task-abort.js';
+import type { Outcome, Reply } from './task.js';
+
+/** What an executor is given to run one task. */
+export interface ExecutionContext {
+  readonly id: string;
+  /** Aborts when the task is canceled, times out, or is cut off by `close()`; `reason` says which. Made on first use. */
+  readonly signal: AbortSignal;
+  /** True once the task was aborted; cheaper than asking `signal`. */
+  readonly aborted: boolean;
+  /** Settles like `promise`, or rejects with the abort reason as soon as the task aborts. */
+  untilAborted<T>(promise: Promise<T>): Promise<T>;
+  /**
+   * Marks the task running and starts its timeout. Returns `false` when it was aborted
+   * while it waited: the executor must not run it then.
+   */
+  start(): boolean;
+  /** Reports progress: a fraction from 0 to 1, and an optional message. */
+  progress(fraction: number, message?: string): void;
+}
+
+/** Runs jobs of one kind (inline functions, handler modules on threads…). */
+export interface Executor<J> {
+  /**
+   * Runs `job`, calling `context.start()` when the work begins. Resolves with the reply,
+   * rejects with what went wrong. When the task aborts, the runner ends it at once; the
+   * executor should then stop the work as best it can and settle.
+   */
+  execute(job: J, context: ExecutionContext): Promise<Reply>;
+  /** Releases the executor's resources once nothing runs on it. */
+  close(): Promise<void>;
+}
+
+/** Checks the arguments of `progress()`. */
+export function checkProgress(fraction: unknown, message: unknown): void {
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
+    throw new InvalidArgumentError(`progress() takes a fraction from 0 to 1, got ${describe(fraction)}`);
+  }
+  if (message !== undefined && typeof message !== 'string') {
+    throw new InvalidArgumentError(`progress() takes a string message, got ${describe(message)}`);
+  }
+}
+
+/** A task this runner runs: its abort state, and the context its executor gets. */
+class RunningTask extends TaskAbort implements ExecutionContext {
+  readonly id: string;
+  readonly #store: TaskStore;
+  readonly #timeout: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, store: TaskStore, timeout: number | undefined) {
+    super();
+    this.id = id;
+    this.#store = store;
+    this.#timeout = timeout;
+  }
+
+  start(): boolean {
+    if (this.aborted) return false;
+    this.#store.start(this.id, Date.now()).then(
+      (started) => started || this.abort(new TaskCanceledError()),
+      (error: unknown) => this.abort(error),
+    );
+    const timeout = this.#timeout;
+    if (timeout !== undefined) {
+      this.#timer = setTimeout(() => this.abort(new TaskTimeoutError(timeout)), timeout);
+      this.#timer.unref();
+    }
+    return true;
+  }
+
+  progress(fraction: number, message?: string): void {
+    checkProgress(fraction, message);
+    if (!this.aborted) this.#store.progress(this.id, fraction, message).catch(() => {});
+  }
+
+  untilAborted<T>(promise: Promise<T>): Promise<T> {
+    return this.race(promise);
+  }
+
+  stopTimer(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * Drives tasks from `queued` to their end in this process: starts their timeouts,
+ * aborts them when they are canceled (seen through the store, wherever the cancel came
+ * from), and writes their outcome. Used by the memory backend and by worker processes.
+ */
+export class TaskRunner {
+  readonly #store: TaskStore;
+  readonly #onError: (error: unknown, taskId: string) => void;
+  readonly #live = new Map<RunningTask, Promise<void>>();
+
+  constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void) {
+    this.#store = store;
+    this.#onError = onError;
+  }
+
+  /** Tasks this runner has not finished yet, waiting or running. */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Runs the job of a queued task to its end. Never rejects: every end is written to
+   * the store. Resolves once the executor has settled too (after an abort, once it has
+   * stopped the work).
+   */
+  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined): Promise<void> {
+    const task = new RunningTask(id, this.#store, timeout);
+    const done = this.#run(task, job, executor).finally(() => this.#live.delete(task));
+    this.#live.set(task, done);
+    return done;
+  }
+
+  /**
+   * Lets live tasks finish for up to `timeout` ms, then aborts the rest with
+   * `ShuttingDownError`, and resolves when every one has ended.
+   */
+  async drain(timeout: number): Promise<void> {
+    if (this.#live.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+      timer.unref();
+    });
+    await Promise.race([Promise.all(this.#live.values()), deadline]);
+    clearTimeout(timer);
+    const reason = new ShuttingDownError('The server shut down before the task finished.');
+    for (const task of this.#live.keys()) task.abort(reason);
+    await Promise.all(this.#live.values());
+  }
+
+  async #run<J>(task: RunningTask, job: J, executor: Executor<J>): Promise<void> {
+    const { id } = task;
+    const stopWatching = this.#store.watch(id, (changed) => {
+      if (changed.status === 'canceled') task.abort(new TaskCanceledError());
+    });
+    // The task ends when it aborts, not when the executor gets round to stopping it. A
+    // cancel has already ended it (in the store, wherever it came from).
+    let ended: Promise<void> | undefined;
+    const stopListening = task.onAbort(() => {
+      task.stopTimer();
+      if (!(task.reason instanceof TaskCanceledError)) ended = this.#fail(id, task.reason);
+    });
+    try {
+      const reply = await executor.execute(job, task);
+      if (!task.aborted) ended = this.#finish(id, { status: 'succeeded', reply });
+    } catch (error) {
+      if (!task.aborted) ended = this.#fail(id, error);
+    } finally {
+      task.stopTimer();
+      stopListening();
+      stopWatching();
+      await ended;
+    }
+  }
+
+  #fail(id: string, error: unknown): Promise<void> {
+    this.#report(error, id);
+    return this.#finish(id, { status: 'failed', problem: problemFromError(error) });
+  }
+
+  async #finish(id: string, outcome: Outcome): Promise<void> {
+    try {
+      await this.#store.finish(id, outcome, Date.now());
+    } catch (error) {
+      // The store could not be written (a lost connection): the task stays live there,
+      // and there is no one left to tell but the error hook.
+      this.#report(error, id);
+    }
+  }
+
+  #report(error: unknown, id: string): void {
+    try {
+      this.#onError(error, id);
+    } catch {
+      // A throwing hook must not take the task's end with it.
+    }
+  }
+}

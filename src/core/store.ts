@@ -1,0 +1,40 @@
+import type { Outcome, Task } from './task.js';
+
+/** Called after a task changed: it started, reported progress, or finished. */
+export type TaskListener = (task: Task) => void;
+
+/** What a store needs to register a task. It starts `queued`. */
+export interface NewTask {
+  readonly id: string;
+  readonly owner: string | undefined;
+  readonly createdAt: number;
+}
+
+/**
+ * Where tasks are kept, and the one place their state changes. `MemoryStore` is the
+ * default; every store passes the same test suite (test/store-contract.ts).
+ *
+ * Transitions are compare-and-set: a task finishes once, so a late result of a canceled
+ * task, or a cancel of a finished one, changes nothing.
+ */
+export interface TaskStore {
+  /** Adds a `queued` task. Rejects with `TaskLimitError` when the store is full; nothing is added then. */
+  create(task: NewTask): Promise<Task>;
+  /** Forgets a task at once, as if it never was: for a task that could not be started. */
+  delete(id: string): Promise<void>;
+  /** The task with this id, or `undefined` when there is none (never was, or expired). */
+  get(id: string): Promise<Task | undefined>;
+  /** Moves a queued task to `running`. Resolves `false` when it is no longer queued (it was canceled). */
+  start(id: string, at: number): Promise<boolean>;
+  /** Records the progress of a live task; ignored once it has finished. */
+  progress(id: string, fraction: number, message: string | undefined): Promise<void>;
+  /**
+   * Ends a live task with `outcome` at time `at`; from then it expires after the store's ttl.
+   * Resolves with the finished task, or `undefined` when it had already finished or is unknown.
+   */
+  finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined>;
+  /** Calls `listener` after every change of the task until the returned function is called. */
+  watch(id: string, listener: TaskListener): () => void;
+  /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */
+  close(): Promise<void>;
+}

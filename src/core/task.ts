@@ -1,0 +1,84 @@
+import type { Problem } from './problem.js';
+
+/** Where a task is in its life. `queued` and `running` are live; the others are final. */
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+/**
+ * A recorded HTTP response, replayed by the monitor once the task succeeded.
+ *
+ * `headers` is a flat list of lower-case names and values, `[name, value, name, value, …]`;
+ * a name may repeat (several `set-cookie` headers). A `string` body is UTF-8 text.
+ */
+export interface Reply {
+  readonly status: number;
+  readonly headers: readonly string[];
+  readonly body: string | Uint8Array | undefined;
+}
+
+/** A task as a store holds it. Stores return these; only stores change them. */
+export interface Task {
+  readonly id: string;
+  /** The owner the task was submitted by (see the `owner` option), if any. */
+  readonly owner: string | undefined;
+  readonly status: TaskStatus;
+  /** A fraction from 0 to 1, once the handler reported one. */
+  readonly progress: number | undefined;
+  readonly message: string | undefined;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly startedAt: number | undefined;
+  readonly finishedAt: number | undefined;
+  /** The handler's response, when the task succeeded. */
+  readonly reply: Reply | undefined;
+  /** Why the task failed, when it failed. Canceled tasks need none. */
+  readonly problem: Problem | undefined;
+}
+
+/** How a live task ends. */
+export type Outcome =
+  | { readonly status: 'succeeded'; readonly reply: Reply }
+  | { readonly status: 'failed'; readonly problem: Problem }
+  | { readonly status: 'canceled' };
+
+/** The JSON body of a status answer (202 while the task is live, and of the submit). */
+export interface StatusDocument {
+  id: string;
+  status: TaskStatus;
+  progress?: number;
+  message?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** True for the statuses a task never leaves. */
+export function isFinished(status: TaskStatus): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'canceled';
+}
+
+/**
+ * The transitions a task may make:
+ * queued → running → succeeded | failed | canceled, and queued → failed | canceled
+ * (canceled while waiting, or refused when it was about to start).
+ */
+export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
+  switch (from) {
+    case 'queued':
+      return to !== 'queued' && to !== 'succeeded';
+    case 'running':
+      return isFinished(to);
+    default:
+      return false;
+  }
+}
+
+export function toStatusDocument(task: Task): StatusDocument {
+  // Keys in the documented order; optional ones only when set.
+  const document: StatusDocument = { id: task.id, status: task.status } as StatusDocument;
+  if (task.progress !== undefined) document.progress = task.progress;
+  if (task.message !== undefined) document.message = task.message;
+  document.createdAt = new Date(task.createdAt).toISOString();
+  if (task.startedAt !== undefined) document.startedAt = new Date(task.startedAt).toISOString();
+  if (task.finishedAt !== undefined) document.finishedAt = new Date(task.finishedAt).toISOString();
+  return document;
+}

@@ -1,0 +1,130 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { memoryBackend } from '../backends/memory-backend.js';
+import type { InlineJob } from '../core/backend.js';
+import { AsyncApiError, InvalidArgumentError, InvalidOptionError } from '../core/errors.js';
+import {
+  resolveCloseOptions,
+  resolveOptions,
+  resolveRouteOptions,
+  type AsyncApiOptions,
+  type CloseOptions,
+  type Configuration,
+  type RouteOptions,
+} from '../core/options.js';
+import { problemFromError } from '../core/problem.js';
+import { TaskRegistry } from '../core/registry.js';
+import { describe } from '../core/options.js';
+import { sendAccepted, sendProblem } from './answers.js';
+import { ownerOf } from './owner.js';
+import { RecordingResponse, type JsonSettings } from './recording-response.js';
+import { runHandler, type AnyHandler } from './run-handler.js';
+import { createStatusRouter } from './status-router.js';
+import type { AsyncHandler, TaskInfo, TaskRequest } from './types.js';
+
+/** What `createAsyncApi()` returns. */
+export interface AsyncApi {
+  /**
+   * Wraps an Express handler: a request answers `202 Accepted` at once with the
+   * monitor's `Location`, and the handler runs afterwards; the monitor replays its response.
+   */
+  asyncApi(handler: AsyncHandler, options?: RouteOptions): RequestHandler;
+  /** The status monitor: `GET`, `HEAD` and `DELETE` on `<statusPath>/:taskId`. Mount it with `app.use()`. */
+  readonly router: RequestHandler;
+  /**
+   * Stops accepting tasks (503 from then on), lets live tasks finish for up to
+   * `options.timeout` ms (default 10000), aborts the rest, and stops every timer.
+   * The monitor keeps answering for the tasks that are held.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+// The monitor of a task submitted through `req`: the status path of the app the route is
+// on, under whatever path that app is mounted at.
+function monitorPath(req: Request, config: Configuration<Request>, id: string): string {
+  return `${req.app.path()}${config.statusPath}/${id}`;
+}
+
+// Express's settings of res.json, as the app has them.
+function jsonSettings(this: Request): JsonSettings {
+  return {
+    replacer: this.app.get('json replacer') as JsonSettings['replacer'],
+    spaces: this.app.get('json spaces') as JsonSettings['spaces'],
+    escape: this.app.get('json escape') as JsonSettings['escape'],
+  };
+}
+
+/** The job of an inline task: the handler, called with the live request and a recording response. */
+function inlineJob(handler: AsyncHandler, req: Request): InlineJob {
+  return (context) => {
+    const res = new RecordingResponse({
+      json: jsonSettings.bind(req),
+      secret: (req as { secret?: string }).secret,
+      isAborted: () => context.aborted,
+    });
+    const task: TaskInfo = {
+      id: context.id,
+      get signal() {
+        return context.signal;
+      },
+      progress: (fraction, message) => context.progress(fraction, message),
+    };
+    (req as TaskRequest).task = task;
+    return runHandler(handler as AnyHandler, req, res);
+  };
+}
+
+/**
+ * Creates a registry of asynchronous tasks with its route wrapper and status monitor.
+ *
+ * ```ts
+ * const tasks = createAsyncApi();
+ * app.post('/reports', tasks.asyncApi(buildReport));
+ * app.use(tasks.router);
+ * ```
+ */
+export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
+  const config = resolveOptions(options);
+  const backend = memoryBackend()(config as Configuration<never>);
+  const registry = new TaskRegistry(backend.store);
+  const answerConfig = config as Configuration<never>;
+
+  // Submits a task whose job `start` gets running, and answers 202, or a 503 problem.
+  async function submit(req: Request, res: Response, next: NextFunction, start: (id: string) => void): Promise<void> {
+    let task;
+    try {
+      task = await registry.submit(ownerOf(req, config), start);
+    } catch (error) {
+      if (error instanceof AsyncApiError && error.status === 503) {
+        sendProblem(res, problemFromError(error), undefined, answerConfig, { 'Retry-After': String(config.retryAfter) });
+      } else next(error);
+      return;
+    }
+    sendAccepted(res, task, monitorPath(req, config, task.id), answerConfig);
+  }
+
+  function asyncApi(handler: AsyncHandler, routeOptions?: RouteOptions): RequestHandler {
+    if (typeof handler !== 'function') {
+      throw new InvalidArgumentError(`asyncApi() takes an Express handler function, got ${describe(handler)}`);
+    }
+    const route = resolveRouteOptions(routeOptions);
+    const { runInline } = backend;
+    if (runInline === undefined) {
+      throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
+    }
+    return function asyncApiRoute(req, res, next) {
+      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req), route));
+    };
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    asyncApi,
+    router: createStatusRouter(registry, config),
+    close(closeOptions) {
+      const { timeout } = resolveCloseOptions(closeOptions);
+      registry.close();
+      closing ??= backend.close(timeout);
+      return closing;
+    },
+  };
+}

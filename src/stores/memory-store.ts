@@ -1,0 +1,237 @@
+import Denque from 'denque';
+import { TaskLimitError } from '../core/errors.js';
+import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
+import type { Problem } from '../core/problem.js';
+import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
+import { canTransition, type Outcome, type Reply, type Task, type TaskStatus } from '../core/task.js';
+
+/** Options of `MemoryStore`. */
+export interface MemoryStoreOptions {
+  /** Milliseconds a finished task is kept; `Infinity` keeps it. Default 300000. */
+  ttl?: number;
+  /** Tasks held at once, live and finished. Default 100000. */
+  maxTasks?: number;
+}
+
+// The janitor wakes at most this often, so a task is gone at most this long after it
+// expired: well within the promised second, even with a late timer.
+const SWEEP_INTERVAL = 500;
+// A purge yields to the event loop after removing this many tasks, or after this many
+// milliseconds, whichever comes first. The count keeps a slice short; the time catches
+// the slices that rehash Maps (they shrink as they empty) or run before the code is compiled.
+const SLICE_SIZE = 2_000;
+const SLICE_BUDGET = 2;
+// The tasks are spread over this many Maps. A Map rehashes all its entries at once when it
+// doubles or halves; one Map of a million tasks stalls the event loop for 50 ms or more
+// doing so, 256 smaller ones never for long.
+const SHARDS = 256;
+
+function shardOf(id: string): number {
+  // Any string works; for a uuid the first characters are random. NaN (a short id) & 255 is 0.
+  return ((id.charCodeAt(0) * 31 + id.charCodeAt(1)) * 31 + id.charCodeAt(2)) & (SHARDS - 1);
+}
+
+/** A Map split into shards by key (see SHARDS). */
+class ShardedMap<V> {
+  readonly #shards = Array.from({ length: SHARDS }, () => new Map<string, V>());
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: string): V | undefined {
+    return this.#shards[shardOf(key)]!.get(key);
+  }
+
+  set(key: string, value: V): void {
+    const shard = this.#shards[shardOf(key)]!;
+    const before = shard.size;
+    this.#size += shard.set(key, value).size - before;
+  }
+
+  delete(key: string): void {
+    if (this.#shards[shardOf(key)]!.delete(key)) this.#size--;
+  }
+}
+
+// One class, every field set in the constructor: all records share one compact shape.
+class MemoryTask implements Task {
+  status: TaskStatus = 'queued';
+  progress: number | undefined = undefined;
+  message: string | undefined = undefined;
+  startedAt: number | undefined = undefined;
+  finishedAt: number | undefined = undefined;
+  reply: Reply | undefined = undefined;
+  problem: Problem | undefined = undefined;
+  constructor(
+    readonly id: string,
+    readonly owner: string | undefined,
+    readonly createdAt: number,
+  ) {}
+}
+
+/**
+ * Keeps tasks in Maps (256 of them, see SHARDS). Finished tasks wait in an expiry queue in the order they
+ * finished, which with one ttl is the order they expire: the janitor pops from its front,
+ * so a sweep costs what it removes, and a large purge runs in slices of about a
+ * millisecond. Its timer is unref'd and runs only while finished tasks wait.
+ */
+export class MemoryStore implements TaskStore {
+  readonly #tasks = new ShardedMap<MemoryTask>();
+  readonly #expiring = new Denque<MemoryTask>();
+  // One listener (the usual case: the task's runner) or a set of them, by task id.
+  readonly #watchers = new Map<string, TaskListener | Set<TaskListener>>();
+  readonly #ttl: number;
+  readonly #maxTasks: number;
+  #timer: NodeJS.Timeout | undefined;
+  #slice: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(options?: MemoryStoreOptions) {
+    const given = checkKeys(options, ['ttl', 'maxTasks'], 'MemoryStore options');
+    this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'MemoryStore options.ttl', true);
+    this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'MemoryStore options.maxTasks');
+  }
+
+  /** Tasks held now, live and finished. */
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  async create(task: NewTask): Promise<Task> {
+    if (this.#tasks.size >= this.#maxTasks) throw new TaskLimitError(this.#maxTasks);
+    // V8 keeps a string built by concatenation (a uuid is) as a tree of its pieces, about
+    // 490 bytes for a uuid; reading a character flattens it, and the next GC keeps only
+    // the flat 56 bytes.
+    task.id.charCodeAt(0);
+    const created = new MemoryTask(task.id, task.owner, task.createdAt);
+    this.#tasks.set(task.id, created);
+    return created;
+  }
+
+  async delete(id: string): Promise<void> {
+    // Only live tasks are deleted this way; finished ones leave through the expiry queue.
+    const task = this.#tasks.get(id);
+    if (task !== undefined && (task.status === 'queued' || task.status === 'running')) this.#tasks.delete(id);
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    return this.#tasks.get(id);
+  }
+
+  async start(id: string, at: number): Promise<boolean> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || task.status !== 'queued') return false;
+    task.status = 'running';
+    task.startedAt = at;
+    this.#notify(task);
+    return true;
+  }
+
+  async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return;
+    task.progress = fraction;
+    task.message = message;
+    this.#notify(task);
+  }
+
+  async finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || !canTransition(task.status, outcome.status)) return undefined;
+    task.status = outcome.status;
+    task.finishedAt = at;
+    if (outcome.status === 'succeeded') task.reply = outcome.reply;
+    else if (outcome.status === 'failed') task.problem = outcome.problem;
+    if (this.#ttl !== Infinity) {
+      this.#expiring.push(task);
+      this.#arm();
+    }
+    this.#notify(task);
+    return task;
+  }
+
+  watch(id: string, listener: TaskListener): () => void {
+    const current = this.#watchers.get(id);
+    if (current === undefined) this.#watchers.set(id, listener);
+    else if (current instanceof Set) current.add(listener);
+    else this.#watchers.set(id, new Set([current, listener]));
+    return () => {
+      const now = this.#watchers.get(id);
+      if (now === listener) this.#watchers.delete(id);
+      else if (now instanceof Set) {
+        now.delete(listener);
+        if (now.size === 0) this.#watchers.delete(id);
+      }
+    };
+  }
+
+  /** Ids with at least one watcher. */
+  get watchedCount(): number {
+    return this.#watchers.size;
+  }
+
+  /**
+   * Purges the tasks that have expired, from the front of the expiry queue. It stops at
+   * the first task that has not expired, and after 2000 removals or 2 ms yields to the
+   * event loop, continuing on its next turn. The janitor calls it; it returns how many it
+   * removed in this slice.
+   */
+  sweep(): number {
+    this.#slice = undefined;
+    const now = Date.now();
+    // Date.now(), not performance.now(): milliseconds are fine enough here, and the first
+    // use of `performance` loads a module, which would stall the first slice.
+    const budgetEnd = now + SLICE_BUDGET;
+    let removed = 0;
+    for (let front = this.#expiring.peekFront(); front !== undefined; front = this.#expiring.peekFront()) {
+      if ((front.finishedAt as number) + this.#ttl > now) break;
+      this.#expiring.shift();
+      this.#tasks.delete(front.id);
+      removed++;
+      if (removed === SLICE_SIZE || ((removed & 63) === 0 && Date.now() > budgetEnd)) {
+        if (!this.#closed) {
+          this.#slice = setImmediate(() => this.sweep());
+          this.#slice.unref();
+        }
+        return removed;
+      }
+    }
+    this.#arm();
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    if (this.#slice !== undefined) clearImmediate(this.#slice);
+    this.#timer = this.#slice = undefined;
+  }
+
+  // Sets the janitor's timer for when the front of the queue expires, but no sooner than
+  // SWEEP_INTERVAL from now: one sweep then takes everything that expired meanwhile, and no
+  // task outlives its expiry by more than SWEEP_INTERVAL.
+  #arm(): void {
+    if (this.#timer !== undefined || this.#slice !== undefined || this.#closed) return;
+    const front = this.#expiring.peekFront();
+    if (front === undefined) return;
+    const due = (front.finishedAt as number) + this.#ttl - Date.now();
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.sweep();
+      },
+      Math.min(Math.max(due, SWEEP_INTERVAL), MAX_TIMER_DELAY),
+    );
+    this.#timer.unref();
+  }
+
+  #notify(task: MemoryTask): void {
+    if (this.#watchers.size === 0) return;
+    const listeners = this.#watchers.get(task.id);
+    if (listeners === undefined) return;
+    if (listeners instanceof Set) for (const listener of [...listeners]) listener(task);
+    else listeners(task);
+  }
+}

@@ -1,0 +1,67 @@
+import type { Express } from 'express';
+import express5 from 'express';
+import express4 from 'express4';
+import type { Test } from 'supertest';
+import type TestAgent from 'supertest/lib/agent.js';
+
+type ExpressFactory = typeof express5;
+
+/** Both Express majors the library supports; HTTP tests run against each. */
+export const expressVersions: [string, ExpressFactory][] = [
+  ['Express 5', express5],
+  ['Express 4', express4],
+];
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** A promise settled from the test: the way tests order events without sleeping. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** An app with `express.json()`, set up by `setup`. */
+export function makeApp(express: ExpressFactory, setup: (app: Express) => void): Express {
+  const app = express();
+  app.use(express.json());
+  setup(app);
+  return app;
+}
+
+type Agent = InstanceType<typeof TestAgent> | { get(url: string): Test };
+
+/**
+ * Polls a monitor until it stops answering 202, yielding to the event loop between
+ * polls; bounded, so a task that never finishes fails the test instead of hanging it.
+ */
+export async function untilFinished(agent: Agent, location: string | undefined, maxPolls = 2_000) {
+  if (location === undefined) throw new Error('no Location to poll');
+  for (let i = 0; i < maxPolls; i++) {
+    const response = await agent.get(location);
+    if (response.status !== 202) return response;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`${location} still answered 202 after ${maxPolls} polls`);
+}
+
+/** Polls a monitor until its status document says `status`. */
+export async function untilStatus(agent: Agent, location: string | undefined, status: string, maxPolls = 2_000) {
+  if (location === undefined) throw new Error('no Location to poll');
+  for (let i = 0; i < maxPolls; i++) {
+    const response = await agent.get(location);
+    if (response.body?.status === status) return response;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`${location} never reached status ${status}`);
+}
+
+export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

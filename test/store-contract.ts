@@ -1,0 +1,119 @@
+import { TaskLimitError, type Reply, type Task, type TaskStore } from 'express-async-api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const reply: Reply = { status: 201, headers: ['content-type', 'application/json; charset=utf-8'], body: '{"ok":true}' };
+const problem = { status: 422, type: 'about:blank', title: 'Unprocessable Entity', detail: 'bad', expose: true };
+
+/**
+ * The behaviour every TaskStore must have. `make` builds an empty store holding at most
+ * `maxTasks` tasks; ids must be unique per call (stores may share a server).
+ */
+export function storeContract(name: string, make: (options: { maxTasks: number }) => Promise<TaskStore>, newId: () => string) {
+  describe(`${name} (TaskStore contract)`, () => {
+    let store: TaskStore;
+    beforeEach(async () => {
+      store = await make({ maxTasks: 3 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const create = async (owner?: string) => store.create({ id: newId(), owner, createdAt: 1_000 });
+
+    it('creates queued tasks and finds them by id', async () => {
+      const created = await create('alice');
+      expect(created).toMatchObject({ status: 'queued', owner: 'alice', createdAt: 1_000, progress: undefined });
+      expect(await store.get(created.id)).toMatchObject({ id: created.id, status: 'queued', owner: 'alice' });
+      expect(await store.get(newId())).toBeUndefined();
+      expect(await store.get('__proto__')).toBeUndefined();
+    });
+
+    it('refuses to hold more than maxTasks, adding nothing', async () => {
+      const ids = [(await create()).id, (await create()).id, (await create()).id];
+      const extra = newId();
+      await expect(store.create({ id: extra, owner: undefined, createdAt: 1 })).rejects.toBeInstanceOf(TaskLimitError);
+      expect(await store.get(extra)).toBeUndefined();
+      for (const id of ids) expect(await store.get(id)).toBeDefined();
+    });
+
+    it('moves a task queued → running → succeeded, keeping progress and the reply', async () => {
+      const { id } = await create();
+      expect(await store.start(id, 2_000)).toBe(true);
+      await store.progress(id, 0.5, 'half');
+      expect(await store.get(id)).toMatchObject({ status: 'running', startedAt: 2_000, progress: 0.5, message: 'half' });
+      const finished = await store.finish(id, { status: 'succeeded', reply }, 3_000);
+      expect(finished).toMatchObject({ status: 'succeeded', finishedAt: 3_000 });
+      const read = (await store.get(id)) as Task;
+      expect(read.reply?.status).toBe(201);
+      expect(read.reply?.headers).toEqual(reply.headers);
+      expect(String(read.reply?.body)).toBe('{"ok":true}');
+    });
+
+    it('keeps binary reply bodies byte for byte', async () => {
+      const { id } = await create();
+      await store.start(id, 1);
+      const body = new Uint8Array([0, 255, 128, 1]);
+      await store.finish(id, { status: 'succeeded', reply: { status: 200, headers: [], body } }, 2);
+      const read = (await store.get(id)) as Task;
+      expect([...(read.reply?.body as Uint8Array)]).toEqual([0, 255, 128, 1]);
+    });
+
+    it('records failures with their problem', async () => {
+      const { id } = await create();
+      await store.start(id, 1);
+      await store.finish(id, { status: 'failed', problem }, 2);
+      expect((await store.get(id))?.problem).toEqual(problem);
+    });
+
+    it('finishes a task once: later outcomes, starts and progress change nothing', async () => {
+      const { id } = await create();
+      expect(await store.finish(id, { status: 'canceled' }, 5)).toMatchObject({ status: 'canceled' });
+      expect(await store.finish(id, { status: 'succeeded', reply }, 6)).toBeUndefined();
+      expect(await store.start(id, 7)).toBe(false);
+      await store.progress(id, 1, 'late');
+      expect(await store.get(id)).toMatchObject({ status: 'canceled', finishedAt: 5, progress: undefined, reply: undefined });
+    });
+
+    it('does not let a queued task succeed without running, nor start twice', async () => {
+      const { id } = await create();
+      expect(await store.finish(id, { status: 'succeeded', reply }, 1)).toBeUndefined();
+      expect(await store.start(id, 2)).toBe(true);
+      expect(await store.start(id, 3)).toBe(false);
+    });
+
+    it('answers unknown ids quietly', async () => {
+      const id = newId();
+      expect(await store.start(id, 1)).toBe(false);
+      expect(await store.finish(id, { status: 'canceled' }, 1)).toBeUndefined();
+      await store.progress(id, 0.5, undefined);
+      await store.delete(id);
+    });
+
+    it('deletes a live task, freeing its place', async () => {
+      const tasks = [await create(), await create(), await create()];
+      await store.delete(tasks[0]!.id);
+      expect(await store.get(tasks[0]!.id)).toBeUndefined();
+      await create();
+    });
+
+    it('tells watchers of each change until they stop watching', async () => {
+      const { id } = await create();
+      const seen: string[] = [];
+      const stop = store.watch(id, (task) => seen.push(`${task.status}:${task.progress ?? '-'}`));
+      const other = store.watch(newId(), () => seen.push('wrong task'));
+      await store.start(id, 1);
+      await store.progress(id, 0.5, undefined);
+      await store.finish(id, { status: 'succeeded', reply }, 2);
+      await waitUntil(() => seen.length >= 3);
+      stop();
+      other();
+      expect(seen).toEqual(['running:-', 'running:0.5', 'succeeded:0.5']);
+    });
+  });
+}
+
+/** Waits, yielding to the event loop, until `condition` holds (for stores that notify asynchronously). */
+export async function waitUntil(condition: () => boolean, maxTurns = 10_000): Promise<void> {
+  for (let i = 0; i < maxTurns && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+  if (!condition()) throw new Error('condition never held');
+}

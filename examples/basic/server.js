@@ -1,0 +1,60 @@
+// The smallest useful app: one slow route made asynchronous with one wrapper.
+//   npm run demo            (builds the library, then runs this file)
+//   PORT=4000 npm run demo  (another port)
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import { createAsyncApi } from 'express-async-api';
+
+const app = express();
+app.use(express.json());
+const tasks = createAsyncApi();
+
+// An ordinary Express handler. It runs after the client already has its 202.
+app.post(
+  '/reports',
+  tasks.asyncApi(
+    async (req, res) => {
+      const steps = Math.min(Number(req.query.steps ?? 5), 60);
+      for (let step = 1; step <= steps; step++) {
+        await sleep(1_000, undefined, { signal: req.task.signal }); // stops at once when canceled
+        req.task.progress(step / steps, `step ${step} of ${steps}`);
+      }
+      res.status(201).json({ report: req.task.id, rows: steps * 100, title: req.body?.title ?? 'untitled' });
+    },
+    { timeout: 120_000 },
+  ),
+);
+
+// A handler that fails the way Express handlers fail: the monitor answers a problem document.
+app.post(
+  '/invalid',
+  tasks.asyncApi(async () => {
+    throw Object.assign(new Error('The period must end after it starts'), { status: 422 });
+  }),
+);
+
+app.use(tasks.router); // GET / DELETE /status/:taskId
+
+const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+  const url = `http://localhost:${server.address().port}`;
+  console.log(`express-async-api demo listening on ${url}
+
+Start a report (5 one-second steps); the answer is 202 with a Location:
+  curl -i -X POST '${url}/reports?steps=5' -H 'content-type: application/json' -d '{"title":"Q3"}'
+Poll the Location it gave (202 with progress until done, then the report itself, 201):
+  curl -i ${url}/status/<id>
+Cancel a running one:
+  curl -i -X DELETE ${url}/status/<id>
+A failing task (its monitor answers 422 application/problem+json):
+  curl -i -X POST ${url}/invalid
+
+Ctrl-C stops the server; running tasks get 10 seconds to finish.`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    server.close();
+    await tasks.close();
+    process.exit(0);
+  });
+}

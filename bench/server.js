@@ -1,0 +1,49 @@
+// The server side of bench/core.js, in its own process so it has a core to itself.
+//   node bench/server.js throughput: plain and wrapped routes side by side, measured in
+//     alternating rounds so both see the same machine; tasks are kept 2 s, so the
+//     registry stays the same size however long the run.
+//   node --expose-gc bench/server.js heap: tasks are kept until counted.
+import express from 'express';
+import { createAsyncApi } from '../dist/index.js';
+
+const mode = process.argv[2];
+const app = express();
+const tasks = createAsyncApi({ maxTasks: Infinity, ttl: mode === 'heap' ? 600_000 : 2_000 });
+// The task whose monitor the read benchmark reads, kept for the whole run.
+const kept = createAsyncApi({ ttl: 600_000, statusPath: '/kept' });
+let finished = 0;
+
+app.post('/plain', (_req, res) => {
+  res.status(202).json({ status: 'queued' });
+});
+app.post(
+  '/wrapped',
+  tasks.asyncApi(() => {
+    finished++;
+    return { ok: true, n: 42 };
+  }),
+);
+app.get('/plain', (_req, res) => {
+  res.json({ ok: true, n: 42 });
+});
+app.post(
+  '/kept',
+  kept.asyncApi(() => ({ ok: true, n: 42 })),
+);
+app.use(tasks.router);
+app.use(kept.router);
+
+app.get('/__bench/heap', (_req, res) => {
+  globalThis.gc?.();
+  globalThis.gc?.();
+  res.json({ heapUsed: process.memoryUsage().heapUsed, finished });
+});
+
+const server = app.listen(0, '127.0.0.1', () => {
+  process.send({ port: server.address().port });
+});
+process.on('message', (message) => {
+  if (message !== 'exit') return;
+  server.close(() => tasks.close().then(() => process.exit(0)));
+  server.closeAllConnections();
+});

@@ -12,4 +12,11 @@ export default defineConfig([
     // Gives the CommonJS build an import.meta.url, which locates the thread entry.
     shims: true,
   },
+  {
+    // Runs inside worker threads only, loaded by URL from either build: one ES module.
+    entry: { 'thread-entry': 'src/executors/thread-entry.ts' },
+    format: ['esm'],
+    target: 'node20',
+    sourcemap: true,
+  },
 ]);

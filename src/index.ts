@@ -1,15 +1,25 @@
-export { createAsyncApi, type AsyncApi } from './express/create-async-api.js';
+export { createAsyncApi, type AsyncApi, type AsyncApiWrapper } from './express/create-async-api.js';
 export type { AsyncHandler, TaskInfo, TaskRequest } from './express/types.js';
+export type { RequestSnapshot } from './core/backend.js';
 export type { RecordingResponse } from './express/recording-response.js';
-export type { AsyncApiOptions, CloseOptions, RouteOptions } from './core/options.js';
+export type {
+  AsyncApiOptions,
+  CloseOptions,
+  ResourceLimits,
+  RouteOptions,
+  ThreadOptions,
+  WorkerRouteOptions,
+} from './core/options.js';
 export type { Outcome, Reply, StatusDocument, Task, TaskStatus } from './core/task.js';
 export type { NewTask, TaskListener, TaskStore } from './core/store.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
 export {
   AsyncApiError,
+  HandlerModuleError,
   InvalidArgumentError,
   InvalidOptionError,
+  InvalidResultError,
   NoResponseError,
   ShuttingDownError,
   TaskCanceledError,
@@ -17,5 +27,7 @@ export {
   TaskLimitError,
   TaskNotFoundError,
   TaskTimeoutError,
+  TransferError,
   UnsupportedResponseMethodError,
+  WorkerCrashedError,
 } from './core/errors.js';

@@ -361,7 +361,7 @@ describe.each(expressVersions)('%s', (_name, express) => {
 
     it('reports each failure to onError', async () => {
       const seen: [string, string][] = [];
-      const app = setup({ onError: (error, id) => seen.push([(error as Error).message, id]) }, (app, tasks) =>
+      const app = setup({ onError: (error, id) => seen.push([(error as Error).message, String(id)]) }, (app, tasks) =>
         app.post(
           '/h',
           tasks.asyncApi(() => {

@@ -7,6 +7,34 @@ import type { Reply } from './task.js';
 export type InlineJob = (context: ExecutionContext) => Promise<Reply>;
 
 /**
+ * What a handler module sees of the request: plain data that can be cloned to another
+ * thread or serialised into a queue.
+ */
+export interface RequestSnapshot {
+  readonly method: string;
+  readonly url: string;
+  readonly originalUrl: string;
+  readonly baseUrl: string;
+  readonly path: string;
+  readonly params: Record<string, string | string[]>;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly ip: string | undefined;
+  readonly protocol: string;
+  readonly hostname: string | undefined;
+}
+
+/** A job for a handler module: run on a worker thread, or by a worker process. */
+export interface ModuleJob {
+  /** The module's URL (a `file:` URL). */
+  readonly module: string;
+  /** The export to call: `default` unless the route says otherwise. */
+  readonly exportName: string;
+  readonly request: RequestSnapshot;
+}
+
+/**
  * Where tasks are kept and where their jobs run. `memoryBackend()` keeps them in this
  * process; other backends may keep them elsewhere and run them on other machines.
  */
@@ -18,6 +46,11 @@ export interface Backend {
    * jobs; wrapping an inline handler then fails.
    */
   readonly runInline: ((id: string, job: InlineJob, route: RouteConfiguration) => void) | undefined;
+  /**
+   * Gets the job of a handler module running: on this process's thread pool, or on a
+   * worker process. May reject (nothing could take the job); the task is then forgotten.
+   */
+  runModule(id: string, job: ModuleJob, route: RouteConfiguration): void | Promise<void>;
   /** Lets live tasks finish for up to `timeout` ms, aborts the rest, then releases everything. */
   close(timeout: number): Promise<void>;
 }

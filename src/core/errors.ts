@@ -126,3 +126,67 @@ export class NoResponseError extends AsyncApiError {
     });
   }
 }
+
+/** A handler module cannot be used: there is no such file, or no such export, or it failed to load. */
+export class HandlerModuleError extends AsyncApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { code: 'ERR_HANDLER_MODULE', status: 500, title: 'Handler module error' }, options);
+  }
+}
+
+/** The worker thread running the task stopped: it exited, threw outside the handler, or ran out of memory. */
+export class WorkerCrashedError extends AsyncApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(`The worker thread running the task stopped: ${message}`, {
+      code: 'ERR_WORKER_CRASHED',
+      status: 500,
+      title: 'Worker thread failed',
+      expose: false,
+    }, options);
+  }
+}
+
+/** Something the task needs could not be passed to, or back from, where it runs (it is not cloneable). */
+export class TransferError extends AsyncApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { code: 'ERR_TRANSFER', status: 500, title: 'Cannot pass the task to its worker' }, options);
+  }
+}
+
+/** The handler returned a value that cannot be sent as JSON (a function, a cycle…). */
+export class InvalidResultError extends AsyncApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { code: 'ERR_INVALID_RESULT', status: 500, title: 'Invalid handler result' }, options);
+  }
+}
+
+/** An error as plain data, to cross a thread or process boundary. */
+export interface ErrorShape {
+  name: string;
+  message: string;
+  status?: number;
+  statusCode?: number;
+  code?: string;
+  expose?: boolean;
+  title?: string;
+}
+
+/** The parts of an error that its problem document is made of, as plain data. */
+export function toErrorShape(error: unknown): ErrorShape {
+  if (!(error instanceof Error)) return { name: 'Error', message: typeof error === 'string' ? error : String(error) };
+  const { status, statusCode, code, expose, title } = error as Partial<Record<keyof ErrorShape, unknown>>;
+  const shape: ErrorShape = { name: error.name, message: error.message };
+  if (typeof status === 'number') shape.status = status;
+  if (typeof statusCode === 'number') shape.statusCode = statusCode;
+  if (typeof code === 'string') shape.code = code;
+  if (typeof expose === 'boolean') shape.expose = expose;
+  if (typeof title === 'string') shape.title = title;
+  return shape;
+}
+
+/** An Error from its shape; it answers with the same problem document as the original. */
+export function fromErrorShape(shape: ErrorShape): Error {
+  const error = new Error(shape.message);
+  const { message: _message, ...rest } = shape;
+  return Object.assign(error, rest);
+}

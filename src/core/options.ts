@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { statusOf } from './problem.js';
 
@@ -25,14 +26,56 @@ export interface AsyncApiOptions<Req = unknown> {
   owner?: (req: Req) => string | undefined;
   /** Show the messages of 5xx failures in problem documents. Default `false` (4xx messages are always shown). */
   exposeErrors?: boolean;
-  /** Called with the error of every failed task. Default: logs 5xx failures with `console.error`, except when `NODE_ENV` is `test`. */
-  onError?: (error: unknown, taskId: string) => void;
+  /**
+   * Called with the error of every failed task, and (with no task id) of a worker thread
+   * that failed between tasks. Default: logs 5xx failures with `console.error`, except when
+   * `NODE_ENV` is `test`.
+   */
+  onError?: (error: unknown, taskId: string | undefined) => void;
+  /** The worker-thread pool of `asyncApi.worker()` routes. */
+  threads?: ThreadOptions;
+}
+
+/** worker_threads resource limits of each thread (see Node's `Worker` options). */
+export interface ResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  codeRangeSizeMb?: number;
+  stackSizeMb?: number;
+}
+
+/** Options of the worker-thread pool. */
+export interface ThreadOptions {
+  /** Threads kept even when idle. Default: piscina's, half the cores (at least 1). */
+  min?: number;
+  /** Threads at most. Default: the available cores (`os.availableParallelism()`). */
+  max?: number;
+  /** Milliseconds an idle thread above `min` lives on. Default: piscina's, 0. */
+  idleTimeout?: number;
+  /** Memory and stack limits of each thread; a task that exceeds them fails alone. Default: none. */
+  resourceLimits?: ResourceLimits;
+  /** Milliseconds a handler has to settle once its signal aborted, before its thread is terminated. Default 1000. */
+  gracePeriod?: number;
+}
+
+export interface ThreadConfiguration {
+  readonly min: number | undefined;
+  readonly max: number;
+  readonly idleTimeout: number | undefined;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly gracePeriod: number;
 }
 
 /** Options of one wrapped route. */
 export interface RouteOptions {
   /** Milliseconds a task may run before its signal aborts and it fails with 504. Default: no limit. */
   timeout?: number;
+}
+
+/** Options of one route whose handler is a module (`asyncApi.worker()`). */
+export interface WorkerRouteOptions extends RouteOptions {
+  /** The export of the module to call. Default `'default'`. */
+  export?: string;
 }
 
 /** Options of `close()`. */
@@ -50,20 +93,25 @@ export interface Configuration<Req = unknown> {
   readonly concurrency: number;
   readonly owner: ((req: Req) => string | undefined) | undefined;
   readonly exposeErrors: boolean;
-  readonly onError: (error: unknown, taskId: string) => void;
+  readonly onError: (error: unknown, taskId: string | undefined) => void;
+  readonly threads: ThreadConfiguration;
 }
 
 export interface RouteConfiguration {
   readonly timeout: number | undefined;
 }
 
-function logServerErrors(error: unknown, taskId: string): void {
+export interface WorkerRouteConfiguration extends RouteConfiguration {
+  readonly exportName: string;
+}
+
+function logServerErrors(error: unknown, taskId: string | undefined): void {
   if (statusOf(error) >= 500 && process.env.NODE_ENV !== 'test') {
-    console.error(`express-async-api: task ${taskId} failed:`, error);
+    console.error(taskId === undefined ? 'express-async-api: a worker thread failed:' : `express-async-api: task ${taskId} failed:`, error);
   }
 }
 
-const defaults: Configuration = {
+const defaults: Omit<Configuration, 'threads'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -157,12 +205,57 @@ const optionNames = [
   'owner',
   'exposeErrors',
   'onError',
+  'threads',
 ] as const;
+
+/** A whole number of milliseconds, 0 or more. */
+function delay(value: unknown, name: string): number {
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_DELAY)) {
+    throw new InvalidOptionError(`${name} must be a whole number of milliseconds from 0 to ${MAX_TIMER_DELAY}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function integer(value: unknown, name: string): number {
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 1)) {
+    throw new InvalidOptionError(`${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+const limitNames = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+function resourceLimits(value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  const given = checkKeys(value, limitNames, 'options.threads.resourceLimits');
+  for (const [key, limit] of Object.entries(given)) {
+    if (!(typeof limit === 'number' && limit > 0 && Number.isFinite(limit))) {
+      throw new InvalidOptionError(`options.threads.resourceLimits.${key} must be a positive number of megabytes, got ${describe(limit)}`);
+    }
+  }
+  return given as ResourceLimits;
+}
+
+function threadOptions(value: unknown): ThreadConfiguration {
+  const given = checkKeys(value, ['min', 'max', 'idleTimeout', 'resourceLimits', 'gracePeriod'], 'options.threads');
+  const min = given.min === undefined ? undefined : integer(given.min, 'options.threads.min');
+  const max = given.max === undefined ? Math.max(availableParallelism(), min ?? 1) : integer(given.max, 'options.threads.max');
+  if (min !== undefined && min > max) {
+    throw new InvalidOptionError(`options.threads.min (${min}) must not be more than options.threads.max (${max})`);
+  }
+  return {
+    min,
+    max,
+    idleTimeout: given.idleTimeout === undefined ? undefined : delay(given.idleTimeout, 'options.threads.idleTimeout'),
+    resourceLimits: resourceLimits(given.resourceLimits),
+    gracePeriod: given.gracePeriod === undefined ? 1_000 : delay(given.gracePeriod, 'options.threads.gracePeriod'),
+  };
+}
 
 /** Fills in defaults and checks every option; errors name the option and the value. */
 export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configuration<Req> {
   const given = checkKeys(options, optionNames, 'options');
-  const pick = <K extends keyof Configuration>(key: K): unknown => (given[key] === undefined ? defaults[key] : given[key]);
+  const pick = <K extends keyof typeof defaults>(key: K): unknown => (given[key] === undefined ? defaults[key] : given[key]);
   return {
     ttl: milliseconds(pick('ttl'), 'options.ttl', true),
     statusPath: statusPath(pick('statusPath')),
@@ -172,15 +265,23 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     owner: given.owner === undefined ? undefined : functionOption(given.owner, 'options.owner'),
     exposeErrors: booleanOption(pick('exposeErrors'), 'options.exposeErrors'),
     onError: functionOption(pick('onError'), 'options.onError'),
+    threads: threadOptions(given.threads),
   };
 }
 
 /** Checks the options of one route. */
-export function resolveRouteOptions(options: RouteOptions | undefined, extra: readonly string[] = []): RouteConfiguration {
-  const given = checkKeys(options, ['timeout', ...extra], 'routeOptions');
-  return {
-    timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout'),
-  };
+export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
+  const given = checkKeys(options, ['timeout'], 'routeOptions');
+  return { timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout') };
+}
+
+/** Checks the options of one route whose handler is a module. */
+export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
+  const { export: exportName, ...rest } = checkKeys(options, ['timeout', 'export'], 'routeOptions');
+  if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
+    throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
+  }
+  return { ...resolveRouteOptions(rest), exportName: exportName ?? 'default' };
 }
 
 /** Checks the options of `close()`. */

@@ -1,5 +1,4 @@
 import { STATUS_CODES } from 'node:http';
-import { AsyncApiError } from './errors.js';
 
 /**
  * Why a task failed, as kept with the task. `detail` holds the error's message;
@@ -35,15 +34,23 @@ export const problemTypes = {
   taskLimit: 'urn:express-async-api:task-limit',
   shuttingDown: 'urn:express-async-api:shutting-down',
   methodNotAllowed: 'urn:express-async-api:method-not-allowed',
+  handlerModule: 'urn:express-async-api:handler-module',
+  workerCrashed: 'urn:express-async-api:worker-crashed',
+  transfer: 'urn:express-async-api:transfer',
+  invalidResult: 'urn:express-async-api:invalid-result',
 } as const;
 
-const typeByCode: Record<string, string> = {
+const typeByCode: Partial<Record<string, string>> = {
   ERR_TASK_NOT_FOUND: problemTypes.taskNotFound,
   ERR_TASK_FINISHED: problemTypes.taskFinished,
   ERR_TASK_CANCELED: problemTypes.taskCanceled,
   ERR_TASK_TIMEOUT: problemTypes.taskTimedOut,
   ERR_TASK_LIMIT: problemTypes.taskLimit,
   ERR_SHUTTING_DOWN: problemTypes.shuttingDown,
+  ERR_HANDLER_MODULE: problemTypes.handlerModule,
+  ERR_WORKER_CRASHED: problemTypes.workerCrashed,
+  ERR_TRANSFER: problemTypes.transfer,
+  ERR_INVALID_RESULT: problemTypes.invalidResult,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */
@@ -64,10 +71,10 @@ export function problemFromError(error: unknown): Problem {
   const message = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
   const declared = (error as { expose?: unknown } | null)?.expose;
   const expose = typeof declared === 'boolean' ? declared : status < 500;
-  const type = error instanceof AsyncApiError ? typeByCode[error.code] : undefined;
-  if (type !== undefined && error instanceof AsyncApiError) {
-    return { status, type, title: error.title, detail: message, expose };
-  }
+  // By code rather than class: errors that crossed a thread or process boundary keep theirs.
+  const { code, title } = (error ?? {}) as { code?: unknown; title?: unknown };
+  const type = typeof code === 'string' ? typeByCode[code] : undefined;
+  if (type !== undefined && typeof title === 'string') return { status, type, title, detail: message, expose };
   return { status, type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', detail: message, expose };
 }
 

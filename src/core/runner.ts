@@ -1,5 +1,5 @@
-import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
-import { describe } from './options.js';
+import { ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
+import { checkProgress } from './progress.js';
 import { problemFromError } from './problem.js';
 import type { TaskStore } from './store.js';
 import { TaskAbort } from './task-abort.js';
@@ -14,6 +14,10 @@ export interface ExecutionContext {
   readonly aborted: boolean;
   /** Settles like `promise`, or rejects with the abort reason as soon as the task aborts. */
   untilAborted<T>(promise: Promise<T>): Promise<T>;
+  /** Calls `listener` once when the task aborts (at once if it has); returns a function that removes it. */
+  onAbort(listener: () => void): () => void;
+  /** Why the task aborted, once it has. */
+  readonly reason: unknown;
   /**
    * Marks the task running and starts its timeout. Returns `false` when it was aborted
    * while it waited: the executor must not run it then.
@@ -33,16 +37,6 @@ export interface Executor<J> {
   execute(job: J, context: ExecutionContext): Promise<Reply>;
   /** Releases the executor's resources once nothing runs on it. */
   close(): Promise<void>;
-}
-
-/** Checks the arguments of `progress()`. */
-export function checkProgress(fraction: unknown, message: unknown): void {
-  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
-    throw new InvalidArgumentError(`progress() takes a fraction from 0 to 1, got ${describe(fraction)}`);
-  }
-  if (message !== undefined && typeof message !== 'string') {
-    throw new InvalidArgumentError(`progress() takes a string message, got ${describe(message)}`);
-  }
 }
 
 /** A task this runner runs: its abort state, and the context its executor gets. */

@@ -6,28 +6,44 @@ import {
   resolveCloseOptions,
   resolveOptions,
   resolveRouteOptions,
+  resolveWorkerRouteOptions,
   type AsyncApiOptions,
   type CloseOptions,
   type Configuration,
   type RouteOptions,
+  type WorkerRouteOptions,
 } from '../core/options.js';
 import { problemFromError } from '../core/problem.js';
 import { TaskRegistry } from '../core/registry.js';
 import { describe } from '../core/options.js';
 import { sendAccepted, sendProblem } from './answers.js';
+import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import { ownerOf } from './owner.js';
 import { RecordingResponse, type JsonSettings } from './recording-response.js';
+import { snapshotRequest } from './request-snapshot.js';
 import { runHandler, type AnyHandler } from './run-handler.js';
 import { createStatusRouter } from './status-router.js';
 import type { AsyncHandler, TaskInfo, TaskRequest } from './types.js';
 
-/** What `createAsyncApi()` returns. */
-export interface AsyncApi {
+/** The route wrapper: `asyncApi(handler)` runs inline, `asyncApi.worker(module)` on worker threads. */
+export interface AsyncApiWrapper {
   /**
    * Wraps an Express handler: a request answers `202 Accepted` at once with the
    * monitor's `Location`, and the handler runs afterwards; the monitor replays its response.
    */
-  asyncApi(handler: AsyncHandler, options?: RouteOptions): RequestHandler;
+  (handler: AsyncHandler, options?: RouteOptions): RequestHandler;
+  /**
+   * Like `asyncApi(handler)`, for a handler that lives in a module of its own (its default
+   * export, or `options.export`) and runs on a worker thread with a snapshot of the request.
+   * `module` is a `file:` URL (`new URL('./resize.js', import.meta.url)`) or a path. A module
+   * that is not there, or whose source has no such export, is refused here.
+   */
+  worker(module: URL | string, options?: WorkerRouteOptions): RequestHandler;
+}
+
+/** What `createAsyncApi()` returns. */
+export interface AsyncApi {
+  readonly asyncApi: AsyncApiWrapper;
   /** The status monitor: `GET`, `HEAD` and `DELETE` on `<statusPath>/:taskId`. Mount it with `app.use()`. */
   readonly router: RequestHandler;
   /**
@@ -89,7 +105,12 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const answerConfig = config as Configuration<never>;
 
   // Submits a task whose job `start` gets running, and answers 202, or a 503 problem.
-  async function submit(req: Request, res: Response, next: NextFunction, start: (id: string) => void): Promise<void> {
+  async function submit(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    start: (id: string) => void | Promise<void>,
+  ): Promise<void> {
     let task;
     try {
       task = await registry.submit(ownerOf(req, config), start);
@@ -102,7 +123,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     sendAccepted(res, task, monitorPath(req, config, task.id), answerConfig);
   }
 
-  function asyncApi(handler: AsyncHandler, routeOptions?: RouteOptions): RequestHandler {
+  const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {
     if (typeof handler !== 'function') {
       throw new InvalidArgumentError(`asyncApi() takes an Express handler function, got ${describe(handler)}`);
     }
@@ -114,7 +135,19 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     return function asyncApiRoute(req, res, next) {
       void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req), route));
     };
-  }
+  };
+
+  asyncApi.worker = function worker(module, routeOptions) {
+    const route = resolveWorkerRouteOptions(routeOptions);
+    const url = moduleUrl(module);
+    checkHandlerModule(url, route.exportName);
+    const href = url.href;
+    return function asyncApiWorkerRoute(req, res, next) {
+      void submit(req, res, next, (id) =>
+        backend.runModule(id, { module: href, exportName: route.exportName, request: snapshotRequest(req) }, route),
+      );
+    };
+  };
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,4 +1,4 @@
-import { NoResponseError } from '../core/errors.js';
+import { InvalidResultError, NoResponseError } from '../core/errors.js';
 import type { Reply } from '../core/task.js';
 import type { RecordingResponse } from './recording-response.js';
 
@@ -12,11 +12,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 // An async handler that resolved having written nothing: its value is the answer.
 function answerWithValue(res: RecordingResponse, value: unknown): void {
   if (res.headersSent) return; // it wrote, and ends the response itself
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new TypeError(`The handler returned a ${typeof value}, which cannot be sent; return a JSON value or write the response`);
+  if (value === undefined) {
+    res.status(res.statusCode === 200 ? 204 : res.statusCode).end();
+    return;
   }
-  if (value !== undefined) res.json(value);
-  else res.status(res.statusCode === 200 ? 204 : res.statusCode).end();
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new InvalidResultError(`The handler returned a ${typeof value}, which cannot be sent as JSON; return a JSON value or write the response.`);
+  }
+  try {
+    res.json(value);
+  } catch (error) {
+    throw new InvalidResultError(`The handler's result cannot be sent as JSON: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**

@@ -1,0 +1,136 @@
+// Runs inside a worker thread only: piscina loads this file by URL, and nothing imports
+// it. For each task it imports the handler module, builds a request from the snapshot
+// and a recording response, runs the handler, and answers with the reply (or the error
+// as plain data), both cloneable.
+import { fileURLToPath } from 'node:url';
+import type { MessagePort } from 'node:worker_threads';
+import type { RequestSnapshot } from '../core/backend.js';
+import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
+import { checkProgress } from '../core/progress.js';
+import { RecordingResponse } from '../express/recording-response.js';
+import { runHandler, type AnyHandler } from '../express/run-handler.js';
+import { displayName } from './module-name.js';
+import type { FromThread, ThreadResult, ThreadTask, ToThread } from './thread-messages.js';
+
+// Progress from a CPU loop may come a million times a second; the monitor needs a few.
+const PROGRESS_INTERVAL = 20;
+
+const modules = new Map<string, Promise<Record<string, unknown>>>();
+
+async function loadHandler(module: string, exportName: string): Promise<AnyHandler> {
+  let loading = modules.get(module);
+  if (loading === undefined) {
+    loading = import(module) as Promise<Record<string, unknown>>;
+    modules.set(module, loading);
+    loading.catch(() => modules.delete(module));
+  }
+  const name = displayName(fileURLToPath(module));
+  let exports: Record<string, unknown>;
+  try {
+    exports = await loading;
+  } catch (error) {
+    throw new HandlerModuleError(`The handler module ${name} failed to load: ${(error as Error).message}`, { cause: error });
+  }
+  const handler = exports[exportName];
+  if (typeof handler !== 'function') {
+    const found = Object.keys(exports).filter((key) => typeof exports[key] === 'function');
+    throw new HandlerModuleError(
+      `The handler module ${name} has no function export "${exportName}"; it exports ${found.length ? found.join(', ') : 'no functions'}.`,
+    );
+  }
+  return handler as AnyHandler;
+}
+
+/** What a handler module gets as `req`: the snapshot's fields, `get()`, and `task`. */
+class SnapshotRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly originalUrl: string;
+  readonly baseUrl: string;
+  readonly path: string;
+  readonly params: Record<string, string | string[]>;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly ip: string | undefined;
+  readonly protocol: string;
+  readonly hostname: string | undefined;
+  readonly secure: boolean;
+  readonly task: { readonly id: string; readonly signal: AbortSignal; progress(fraction: number, message?: string): void };
+
+  constructor(snapshot: RequestSnapshot, task: SnapshotRequest['task']) {
+    this.method = snapshot.method;
+    this.url = snapshot.url;
+    this.originalUrl = snapshot.originalUrl;
+    this.baseUrl = snapshot.baseUrl;
+    this.path = snapshot.path;
+    this.params = snapshot.params;
+    this.query = snapshot.query;
+    // A Buffer arrives as a plain Uint8Array; give the handler its Buffer back.
+    const { body } = snapshot;
+    this.body = body instanceof Uint8Array && !Buffer.isBuffer(body) ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : body;
+    this.headers = snapshot.headers;
+    this.ip = snapshot.ip;
+    this.protocol = snapshot.protocol;
+    this.hostname = snapshot.hostname;
+    this.secure = snapshot.protocol === 'https';
+    this.task = task;
+  }
+
+  /** A request header, as Express's `req.get()` (`referer` and `referrer` are one). */
+  get(name: string): string | string[] | undefined {
+    const lower = name.toLowerCase();
+    if (lower === 'referer' || lower === 'referrer') return this.headers.referer ?? this.headers.referrer;
+    return this.headers[lower];
+  }
+
+  header(name: string): string | string[] | undefined {
+    return this.get(name);
+  }
+}
+
+// Reports progress on the port, at most every PROGRESS_INTERVAL ms, the latest value last.
+function progressReporter(port: MessagePort): { report(fraction: number, message?: string): void; stop(): void } {
+  let last = 0;
+  let pending: FromThread | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    if (pending === undefined) return;
+    port.postMessage(pending);
+    pending = undefined;
+    last = Date.now();
+  };
+  return {
+    report(fraction, message) {
+      checkProgress(fraction, message);
+      pending = { type: 'progress', fraction, message };
+      if (Date.now() - last >= PROGRESS_INTERVAL) flush();
+      else if (timer === undefined) {
+        timer = setTimeout(flush, PROGRESS_INTERVAL);
+        timer.unref();
+      }
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
+export default async function runThreadTask({ job, taskId, port }: ThreadTask): Promise<ThreadResult> {
+  const controller = new AbortController();
+  port.on('message', (message: ToThread) => {
+    if (message.type === 'abort') controller.abort(fromErrorShape(message.reason));
+  });
+  port.postMessage({ type: 'started' } satisfies FromThread);
+  const progress = progressReporter(port);
+  try {
+    const handler = await loadHandler(job.module, job.exportName);
+    const req = new SnapshotRequest(job.request, { id: taskId, signal: controller.signal, progress: progress.report });
+    const res = new RecordingResponse({ isAborted: () => controller.signal.aborted });
+    return { ok: true, reply: await runHandler(handler, req, res) };
+  } catch (error) {
+    return { ok: false, error: toErrorShape(error) };
+  } finally {
+    progress.stop();
+    port.close();
+  }
+}

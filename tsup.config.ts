@@ -8,9 +8,17 @@ export default defineConfig([
     target: 'node20',
     dts: true,
     sourcemap: true,
-    clean: true,
     // Gives the CommonJS build an import.meta.url, which locates the thread entry.
     shims: true,
+  },
+  {
+    // express-async-api/client: for browsers as well as Node, so nothing of Node in it.
+    entry: { client: 'src/client/index.ts' },
+    format: ['esm', 'cjs'],
+    target: 'es2022',
+    platform: 'neutral',
+    dts: true,
+    sourcemap: true,
   },
   {
     // Runs inside worker threads only, loaded by URL from either build: one ES module.

@@ -10,6 +10,10 @@ export default defineConfig({
         find: /^express-async-api$/,
         replacement: fileURLToPath(new URL('./dist/index.js', import.meta.url)),
       },
+      {
+        find: /^express-async-api\/client$/,
+        replacement: fileURLToPath(new URL('./dist/client.js', import.meta.url)),
+      },
     ],
   },
   test: {

@@ -14,6 +14,9 @@ export type { Outcome, Reply, StatusDocument, Task, TaskStatus } from './core/ta
 export type { NewTask, TaskListener, TaskStore } from './core/store.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
+export { memoryBackend, type MemoryBackendOptions } from './backends/memory-backend.js';
+export type { Backend, BackendFactory, InlineJob, ModuleJob } from './core/backend.js';
+export type { DoneDocument, ReplyDocument } from './express/event-stream.js';
 export {
   AsyncApiError,
   HandlerModuleError,

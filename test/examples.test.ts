@@ -1,34 +1,6 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** Starts an example with PORT=0 and resolves with its URL once it prints it. */
-function startExample(path: string) {
-  const child = spawn(process.execPath, [path], { cwd: root, env: { ...process.env, PORT: '0' } });
-  let output = '';
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/localhost:\d+)/.exec(output);
-      if (match) resolve(match[1]!.replace('localhost', '127.0.0.1'));
-    });
-    child.once('exit', (code) => reject(new Error(`example exited with ${code}: ${output}`)));
-  });
-  return { child, url, output: () => output };
-}
-
-/** Polls a monitor until it stops answering 202; bounded, with a short pause between polls. */
-async function untilDone(url: string): Promise<Response> {
-  for (let polls = 0; polls < 1_000; polls++) {
-    const response = await fetch(url);
-    if (response.status !== 202) return response;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`${url} still answered 202 after 1000 polls`);
-}
+import { startExample, untilDone } from './helpers.js';
 
 describe('examples/basic (the demo)', () => {
   it('prints its URL and curl lines, and serves a report through 202 and the monitor', async () => {

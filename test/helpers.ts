@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
@@ -65,3 +67,30 @@ export async function untilStatus(agent: Agent, location: string | undefined, st
 }
 
 export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Starts an example with PORT=0; `url` resolves once it prints it. */
+export function startExample(path: string) {
+  const child = spawn(process.execPath, [path], { cwd: root, env: { ...process.env, PORT: '0' } });
+  let output = '';
+  const url = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/localhost:\d+)/.exec(output);
+      if (match) resolve(match[1]!.replace('localhost', '127.0.0.1'));
+    });
+    child.once('exit', (code) => reject(new Error(`example exited with ${code}: ${output}`)));
+  });
+  return { child, url, output: () => output };
+}
+
+/** Polls a monitor with fetch until it stops answering 202; bounded, with a short pause between polls. */
+export async function untilDone(url: string): Promise<Response> {
+  for (let polls = 0; polls < 1_000; polls++) {
+    const response = await fetch(url);
+    if (response.status !== 202) return response;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${url} still answered 202 after 1000 polls`);
+}

@@ -19,7 +19,7 @@ describe('createAsyncApi options', () => {
   const cases: [string, unknown, string][] = [
     ['options', 'fast', 'options must be an object, got "fast"'],
     ['options', [], 'options must be an object, got an array'],
-    ['an unknown option', { tll: 5 }, 'options.tll is not an option; the options are ttl, statusPath, retryAfter, maxTasks, concurrency, owner, exposeErrors, onError'],
+    ['an unknown option', { tll: 5 }, 'options.tll is not an option; the options are ttl, statusPath, retryAfter, maxTasks, concurrency, owner, exposeErrors, onError, threads, maxWait, heartbeat, backend'],
     ['ttl', { ttl: -1 }, 'options.ttl must be a positive number of milliseconds or Infinity, got -1'],
     ['ttl', { ttl: 0 }, 'options.ttl must be a positive number of milliseconds or Infinity, got 0'],
     ['ttl', { ttl: '5m' }, 'options.ttl must be a positive number of milliseconds or Infinity, got "5m"'],

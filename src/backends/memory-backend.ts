@@ -1,17 +1,26 @@
 import type { Backend, BackendFactory } from '../core/backend.js';
+import { checkKeys } from '../core/options.js';
+import type { TaskStore } from '../core/store.js';
 import { TaskRunner } from '../core/runner.js';
 import { InlineExecutor } from '../executors/inline.js';
 import { ThreadPoolExecutor } from '../executors/thread-pool.js';
 import { MemoryStore } from '../stores/memory-store.js';
 
+/** Options of `memoryBackend()`. */
+export interface MemoryBackendOptions {
+  /** Where tasks are kept. Default: a `MemoryStore` with the `ttl` and `maxTasks` options. */
+  store?: TaskStore;
+}
+
 /**
- * Keeps tasks in this process's memory (a `MemoryStore` with the configured `ttl` and
- * `maxTasks`) and runs them here: inline handlers on the event loop, handler modules on
- * a worker-thread pool. The default backend: nothing to install.
+ * Keeps tasks in this process (a `MemoryStore` unless given another store) and runs them
+ * here: inline handlers on the event loop, handler modules on a worker-thread pool. The
+ * default backend: nothing to install.
  */
-export function memoryBackend(): BackendFactory {
+export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactory {
+  const given = checkKeys(options, ['store'], 'memoryBackend options');
   return function createMemoryBackend(config): Backend {
-    const store = new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
+    const store = (given.store as TaskStore | undefined) ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
     const runner = new TaskRunner(store, config.onError);
     const inline = new InlineExecutor(config.concurrency);
     const threads = new ThreadPoolExecutor(config.threads, (error) => config.onError(error, undefined));

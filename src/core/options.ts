@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { BackendFactory } from './backend.js';
 import { InvalidOptionError } from './errors.js';
 import { statusOf } from './problem.js';
 
@@ -34,6 +35,12 @@ export interface AsyncApiOptions<Req = unknown> {
   onError?: (error: unknown, taskId: string | undefined) => void;
   /** The worker-thread pool of `asyncApi.worker()` routes. */
   threads?: ThreadOptions;
+  /** Seconds a request with `Prefer: wait=N` is held at most. Default 30. */
+  maxWait?: number;
+  /** Milliseconds between the comments that keep an idle event stream open through proxies. Default 15000. */
+  heartbeat?: number;
+  /** Where tasks are kept and run. Default: `memoryBackend()`, this process. */
+  backend?: BackendFactory;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -95,6 +102,9 @@ export interface Configuration<Req = unknown> {
   readonly exposeErrors: boolean;
   readonly onError: (error: unknown, taskId: string | undefined) => void;
   readonly threads: ThreadConfiguration;
+  readonly maxWait: number;
+  readonly heartbeat: number;
+  readonly backend: BackendFactory | undefined;
 }
 
 export interface RouteConfiguration {
@@ -111,7 +121,7 @@ function logServerErrors(error: unknown, taskId: string | undefined): void {
   }
 }
 
-const defaults: Omit<Configuration, 'threads'> = {
+const defaults: Omit<Configuration, 'threads' | 'backend'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -120,6 +130,8 @@ const defaults: Omit<Configuration, 'threads'> = {
   owner: undefined,
   exposeErrors: false,
   onError: logServerErrors,
+  maxWait: 30,
+  heartbeat: 15_000,
 };
 
 /** How a value reads in an error message. */
@@ -206,6 +218,9 @@ const optionNames = [
   'exposeErrors',
   'onError',
   'threads',
+  'maxWait',
+  'heartbeat',
+  'backend',
 ] as const;
 
 /** A whole number of milliseconds, 0 or more. */
@@ -266,6 +281,9 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     exposeErrors: booleanOption(pick('exposeErrors'), 'options.exposeErrors'),
     onError: functionOption(pick('onError'), 'options.onError'),
     threads: threadOptions(given.threads),
+    maxWait: seconds(pick('maxWait'), 'options.maxWait'),
+    heartbeat: milliseconds(pick('heartbeat'), 'options.heartbeat'),
+    backend: given.backend === undefined ? undefined : functionOption(given.backend, 'options.backend'),
   };
 }
 

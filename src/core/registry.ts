@@ -1,6 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ShuttingDownError, TaskFinishedError, TaskNotFoundError } from './errors.js';
-import type { TaskStore } from './store.js';
+import type { TaskListener, TaskStore } from './store.js';
 import { isFinished, type Task } from './task.js';
 
 /**
@@ -60,6 +60,51 @@ export class TaskRegistry {
       throw new TaskFinishedError(id, now.status);
     }
     return canceled;
+  }
+
+  /**
+   * Calls `listener` after each change of a task `owner` may see, until `stop()`. Resolves
+   * with the task as it is now: the subscription comes first, so no change in between is lost.
+   */
+  async watch(id: string, owner: string | undefined, listener: TaskListener): Promise<{ task: Task; stop: () => void }> {
+    const stop = this.#store.watch(id, listener);
+    try {
+      return { task: await this.get(id, owner), stop };
+    } catch (error) {
+      stop();
+      throw error;
+    }
+  }
+
+  /**
+   * Resolves with the task once it has finished, or as it is when `timeout` ms have passed
+   * or `signal` aborted, whichever is first. Nothing polls: the store tells of the end.
+   */
+  async settled(id: string, owner: string | undefined, timeout: number, signal?: AbortSignal): Promise<Task> {
+    let finish!: (task: Task) => void;
+    const ended = new Promise<Task>((resolve) => {
+      finish = resolve;
+    });
+    const { task, stop } = await this.watch(id, owner, (changed) => {
+      if (isFinished(changed.status)) finish(changed);
+    });
+    if (isFinished(task.status) || signal?.aborted) {
+      stop();
+      return task;
+    }
+    const timer = setTimeout(() => finish(task), timeout);
+    timer.unref();
+    const onAbort = (): void => finish(task);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await ended;
+      // The timeout and the abort resolve with the task as it was; read it as it is.
+      return isFinished(result.status) ? result : await this.get(id, owner);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      stop();
+    }
   }
 
   /** Refuses new submissions from now on. */

@@ -1,26 +1,28 @@
 import type { ServerResponse } from 'node:http';
+import vary from 'vary';
 import type { Configuration } from '../core/options.js';
-import { toProblemDocument, type Problem } from '../core/problem.js';
+import { canceledProblem, toProblemDocument, type Problem } from '../core/problem.js';
 import { toStatusDocument, type Reply, type Task } from '../core/task.js';
 
-// Our own answers describe a moment of a task: never cache them.
-function sendJson(res: ServerResponse, status: number, type: string, body: unknown): void {
-  sendText(res, status, type, JSON.stringify(body));
+/** Headers added to an answer; a `Vary` is merged with the reply's own. */
+export type ExtraHeaders = Record<string, string> | undefined;
+
+function setExtra(res: ServerResponse, headers: ExtraHeaders): void {
+  if (headers === undefined) return;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === 'Vary') vary(res, value);
+    else res.setHeader(name, value);
+  }
 }
 
-function sendText(res: ServerResponse, status: number, type: string, text: string): void {
+// Our own answers describe a moment of a task: never cache them.
+function sendText(res: ServerResponse, status: number, type: string, text: string, headers: ExtraHeaders): void {
+  setExtra(res, headers);
   res.statusCode = status;
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', Buffer.byteLength(text));
   res.setHeader('Cache-Control', 'no-store');
   res.end(text);
-}
-
-/** `202 Accepted` with the monitor's `Location`, `Retry-After` and the status document. */
-export function sendAccepted(res: ServerResponse, task: Task, monitor: string, config: Configuration<never>): void {
-  res.setHeader('Location', monitor);
-  res.setHeader('Retry-After', String(config.retryAfter));
-  sendText(res, 202, 'application/json; charset=utf-8', statusJson(task));
 }
 
 // The status document as JSON. A queued task, as every submit answers, has only fields
@@ -32,9 +34,22 @@ function statusJson(task: Task): string {
   return JSON.stringify(toStatusDocument(task));
 }
 
+/** `202 Accepted` with the monitor's `Location`, `Retry-After` and the status document. */
+export function sendAccepted(
+  res: ServerResponse,
+  task: Task,
+  monitor: string,
+  config: Configuration<never>,
+  headers?: ExtraHeaders,
+): void {
+  res.setHeader('Location', monitor);
+  res.setHeader('Retry-After', String(config.retryAfter));
+  sendText(res, 202, 'application/json; charset=utf-8', statusJson(task), headers);
+}
+
 /** The status document with a given status (the answer to a cancel). */
 export function sendStatusDocument(res: ServerResponse, status: number, task: Task): void {
-  sendJson(res, status, 'application/json; charset=utf-8', toStatusDocument(task));
+  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(toStatusDocument(task)), undefined);
 }
 
 /** An RFC 9457 problem document. */
@@ -43,22 +58,41 @@ export function sendProblem(
   problem: Problem,
   instance: string | undefined,
   config: Configuration<never>,
-  headers?: Record<string, string>,
+  headers?: ExtraHeaders,
 ): void {
-  if (headers !== undefined) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  sendJson(res, problem.status, 'application/problem+json', toProblemDocument(problem, instance, config.exposeErrors));
+  const document = toProblemDocument(problem, instance, config.exposeErrors);
+  sendText(res, problem.status, 'application/problem+json', JSON.stringify(document), headers);
 }
 
 /** Replays a recorded reply: its status, its headers (over any the app set), its body. */
-export function sendReply(res: ServerResponse, reply: Reply): void {
+export function sendReply(res: ServerResponse, reply: Reply, headers?: ExtraHeaders): void {
   res.statusCode = reply.status;
-  const { headers } = reply;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    const value = headers[i + 1] as string;
+  const list = reply.headers;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const value = list[i + 1] as string;
     // The first occurrence replaces what the app set; later ones (set-cookie) add to it.
-    if (headers.indexOf(name) === i) res.setHeader(name, value);
+    if (list.indexOf(name) === i) res.setHeader(name, value);
     else res.appendHeader(name, value);
   }
+  setExtra(res, headers);
   res.end(reply.body);
+}
+
+/**
+ * Answers with what a task is now: 202 and its status document while it is live, its
+ * replayed reply once it succeeded, a problem document once it failed or was canceled.
+ */
+export function answerTask(res: ServerResponse, task: Task, monitor: string, config: Configuration<never>, headers?: ExtraHeaders): void {
+  switch (task.status) {
+    case 'queued':
+    case 'running':
+      return sendAccepted(res, task, monitor, config, headers);
+    case 'succeeded':
+      return sendReply(res, task.reply!, headers);
+    case 'failed':
+      return sendProblem(res, task.problem!, monitor, config, headers);
+    case 'canceled':
+      return sendProblem(res, canceledProblem, monitor, config, headers);
+  }
 }

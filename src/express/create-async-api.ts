@@ -16,7 +16,9 @@ import {
 import { problemFromError } from '../core/problem.js';
 import { TaskRegistry } from '../core/registry.js';
 import { describe } from '../core/options.js';
-import { sendAccepted, sendProblem } from './answers.js';
+import type { Task } from '../core/task.js';
+import { answerTask, sendAccepted, sendProblem } from './answers.js';
+import { parsePrefer, preferredWait } from './prefer.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import { ownerOf } from './owner.js';
 import { RecordingResponse, type JsonSettings } from './recording-response.js';
@@ -100,11 +102,12 @@ function inlineJob(handler: AsyncHandler, req: Request): InlineJob {
  */
 export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const config = resolveOptions(options);
-  const backend = memoryBackend()(config as Configuration<never>);
+  const backend = (config.backend ?? memoryBackend())(config as Configuration<never>);
   const registry = new TaskRegistry(backend.store);
   const answerConfig = config as Configuration<never>;
 
-  // Submits a task whose job `start` gets running, and answers 202, or a 503 problem.
+  // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
+  // the task's own answer if it ends in time), or a 503 problem.
   async function submit(
     req: Request,
     res: Response,
@@ -112,15 +115,38 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     start: (id: string) => void | Promise<void>,
   ): Promise<void> {
     let task;
+    let owner;
     try {
-      task = await registry.submit(ownerOf(req, config), start);
+      owner = ownerOf(req, config);
+      task = await registry.submit(owner, start);
     } catch (error) {
       if (error instanceof AsyncApiError && error.status === 503) {
         sendProblem(res, problemFromError(error), undefined, answerConfig, { 'Retry-After': String(config.retryAfter) });
       } else next(error);
       return;
     }
-    sendAccepted(res, task, monitorPath(req, config, task.id), answerConfig);
+    const monitor = monitorPath(req, config, task.id);
+    if (req.headers.prefer === undefined) return sendAccepted(res, task, monitor, answerConfig);
+    try {
+      await answerAsPreferred(req, res, task, owner, monitor);
+    } catch (error) {
+      next(error);
+    }
+  }
+
+  // Prefer: respond-async answers 202 at once; wait=N holds the answer until the task ends,
+  // for N seconds at most. Both: up to N seconds, then 202 (RFC 7240 §4.1).
+  async function answerAsPreferred(req: Request, res: Response, task: Task, owner: string | undefined, monitor: string) {
+    const preferences = parsePrefer(req.get('prefer'));
+    const wait = preferredWait(preferences, config.maxWait);
+    const applied = [preferences.has('respond-async') ? 'respond-async' : '', wait === undefined ? '' : `wait=${wait}`];
+    const headers = { 'Preference-Applied': applied.filter(Boolean).join(', '), Vary: 'Prefer' };
+    if (headers['Preference-Applied'] === '') return sendAccepted(res, task, monitor, answerConfig, { Vary: 'Prefer' });
+    if (wait === undefined) return sendAccepted(res, task, monitor, answerConfig, headers);
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    const now = await registry.settled(task.id, owner, wait * 1000, gone.signal);
+    if (!gone.signal.aborted) answerTask(res, now, monitor, answerConfig, headers);
   }
 
   const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {

@@ -1,9 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AsyncApiError, TaskNotFoundError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
-import { canceledProblem, problemFromError, problemTypes } from '../core/problem.js';
+import { problemFromError, problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
-import { sendAccepted, sendProblem, sendReply, sendStatusDocument } from './answers.js';
+import { isFinished } from '../core/task.js';
+import { answerTask, sendProblem, sendStatusDocument } from './answers.js';
+import { streamTask } from './event-stream.js';
+import { parsePrefer, preferredWait } from './prefer.js';
 import { ownerOf } from './owner.js';
 
 const allowed = 'GET, HEAD, DELETE';
@@ -20,10 +23,15 @@ function decodeId(raw: string): string | undefined {
 
 /**
  * The status monitor: `GET`/`HEAD` and `DELETE` on `<statusPath>/<id>`, relative to where
- * it is mounted. Other paths pass through to the next middleware.
+ * it is mounted. Other paths pass through to the next middleware. A `GET` may be held
+ * with `Prefer: wait=N` (RFC 7240), or answered as Server-Sent Events when it accepts
+ * `text/event-stream`.
  */
 export function createStatusRouter(registry: TaskRegistry, config: Configuration<Request>): RequestHandler {
   const prefix = `${config.statusPath}/`;
+  const answerConfig = config as Configuration<never>;
+  // A live task's answer may come later, and be another, with Prefer: wait.
+  const varyByPrefer = { Vary: 'Prefer' };
 
   return function asyncApiStatus(req: Request, res: Response, next: NextFunction): void {
     const { path } = req;
@@ -37,18 +45,20 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       if (id === undefined) throw new TaskNotFoundError(raw);
       const owner = ownerOf(req, config);
       if (req.method === 'GET' || req.method === 'HEAD') {
-        const task = await registry.get(id, owner);
-        switch (task.status) {
-          case 'queued':
-          case 'running':
-            return sendAccepted(res, task, monitor, config);
-          case 'succeeded':
-            return sendReply(res, task.reply!);
-          case 'failed':
-            return sendProblem(res, task.problem!, monitor, config);
-          case 'canceled':
-            return sendProblem(res, canceledProblem, monitor, config);
+        if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
+          return streamTask(res, registry, id, owner, monitor, answerConfig);
         }
+        const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
+        if (wait === undefined) {
+          const task = await registry.get(id, owner);
+          return answerTask(res, task, monitor, answerConfig, isFinished(task.status) ? undefined : varyByPrefer);
+        }
+        // Held until the task ends, `wait` seconds pass, or the client goes away.
+        const gone = new AbortController();
+        res.once('close', () => gone.abort());
+        const task = await registry.settled(id, owner, wait * 1000, gone.signal);
+        if (gone.signal.aborted) return;
+        return answerTask(res, task, monitor, answerConfig, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));
@@ -63,14 +73,14 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
           expose: true,
         },
         monitor,
-        config,
+        answerConfig,
         { Allow: allowed },
       );
     };
 
     answer().catch((error: unknown) => {
       // Unknown, finished: answers about the task. Anything else is the app's to handle.
-      if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, config);
+      if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, answerConfig);
       else next(error);
     });
   };

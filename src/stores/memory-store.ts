@@ -167,9 +167,14 @@ export class MemoryStore implements TaskStore {
     };
   }
 
-  /** Ids with at least one watcher. */
-  get watchedCount(): number {
-    return this.#watchers.size;
+  /** Listeners watching the task `id`, or all tasks: a leak shows here. */
+  watcherCount(id?: string): number {
+    const count = (listeners: TaskListener | Set<TaskListener> | undefined): number =>
+      listeners === undefined ? 0 : listeners instanceof Set ? listeners.size : 1;
+    if (id !== undefined) return count(this.#watchers.get(id));
+    let total = 0;
+    for (const listeners of this.#watchers.values()) total += count(listeners);
+    return total;
   }
 
   /**

@@ -1,0 +1,100 @@
+import type { ServerResponse } from 'node:http';
+import type { Configuration } from '../core/options.js';
+import { canceledProblem, toProblemDocument, type ProblemDocument } from '../core/problem.js';
+import type { TaskRegistry } from '../core/registry.js';
+import { isFinished, toStatusDocument, type Reply, type StatusDocument, type Task } from '../core/task.js';
+
+/** A recorded reply in an event: headers as an object, a binary body in base64. */
+export interface ReplyDocument {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body?: string;
+  bodyEncoding?: 'base64';
+}
+
+/** The data of the final `done` event: the status document, with the reply or the problem. */
+export interface DoneDocument extends StatusDocument {
+  reply?: ReplyDocument;
+  problem?: ProblemDocument;
+}
+
+function toReplyDocument(reply: Reply): ReplyDocument {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < reply.headers.length; i += 2) {
+    const name = reply.headers[i] as string;
+    const value = reply.headers[i + 1] as string;
+    const existing = headers[name];
+    headers[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+  }
+  const document: ReplyDocument = { status: reply.status, headers };
+  if (typeof reply.body === 'string') document.body = reply.body;
+  else if (reply.body !== undefined) {
+    document.body = Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength).toString('base64');
+    document.bodyEncoding = 'base64';
+  }
+  return document;
+}
+
+function doneDocument(task: Task, monitor: string, config: Configuration<never>): DoneDocument {
+  const document: DoneDocument = toStatusDocument(task);
+  if (task.status === 'succeeded') document.reply = toReplyDocument(task.reply!);
+  else document.problem = toProblemDocument(task.problem ?? canceledProblem, monitor, config.exposeErrors);
+  return document;
+}
+
+/**
+ * Answers a monitor as Server-Sent Events: a `progress` event with the status document at
+ * once and on each change while the task is live (at most one per turn of the event loop),
+ * a `done` event with the final status document and the reply or problem, then the end of
+ * the stream. Comments every `heartbeat` ms keep an idle stream open through proxies.
+ * Rejects with `TaskNotFoundError`, before anything is written, for a task it may not see.
+ */
+export async function streamTask(
+  res: ServerResponse,
+  registry: TaskRegistry,
+  id: string,
+  owner: string | undefined,
+  monitor: string,
+  config: Configuration<never>,
+): Promise<void> {
+  let pending: NodeJS.Immediate | undefined;
+  let latest: Task;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let ended = false;
+
+  const send = (): void => {
+    pending = undefined;
+    if (ended) return;
+    if (isFinished(latest.status)) {
+      ended = true;
+      res.end(`event: done\ndata: ${JSON.stringify(doneDocument(latest, monitor, config))}\n\n`);
+    } else {
+      res.write(`event: progress\ndata: ${JSON.stringify(toStatusDocument(latest))}\n\n`);
+    }
+  };
+  const { task, stop } = await registry.watch(id, owner, (changed) => {
+    latest = changed;
+    pending ??= setImmediate(send);
+  });
+  latest = task;
+
+  const cleanUp = (): void => {
+    ended = true;
+    stop();
+    clearInterval(heartbeat);
+    if (pending !== undefined) clearImmediate(pending);
+  };
+  res.once('close', cleanUp);
+
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'text/event-stream');
+  res.setHeader('Cache-Control', 'no-store');
+  // nginx buffers responses unless told otherwise.
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.write(`retry: ${Math.max(config.retryAfter, 1) * 1000}\n\n`);
+  send();
+  if (!ended) {
+    heartbeat = setInterval(() => res.write(': heartbeat\n\n'), config.heartbeat);
+    heartbeat.unref();
+  }
+}

@@ -54,6 +54,9 @@ describe('the published package', () => {
     expect(files).toContain('dist/index.cjs');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/index.d.cts');
+    expect(files).toContain('dist/thread-entry.js');
+    expect(files).toContain('dist/client.js');
+    expect(files).toContain('dist/client.cjs');
     expect(files.filter((file) => !file.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(file))).toEqual([]);
   });
 
@@ -73,8 +76,19 @@ describe('the published package', () => {
     expect(execFileSync(process.execPath, ['cjs.cjs'], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('202 {"answer":42} function');
   });
 
+  it('has the client entry for import and for require', () => {
+    writeFileSync(join(consumer, 'client.mjs'), `import { waitForTask } from 'express-async-api/client';\nconsole.log(typeof waitForTask);\n`);
+    writeFileSync(join(consumer, 'client.cjs'), `const { waitForTask } = require('express-async-api/client');\nconsole.log(typeof waitForTask);\n`);
+    for (const file of ['client.mjs', 'client.cjs']) {
+      expect(execFileSync(process.execPath, [file], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function');
+    }
+  });
+
   it('has types for import and for require', () => {
     const typed = `import type { TaskRequest } from 'express-async-api';
+import type { WaitForTaskOptions } from 'express-async-api/client';
+const options: WaitForTaskOptions = { wait: 5 };
+export { options };
 const handler = (req: TaskRequest) => { req.task.progress(0.5); return req.task.id; };
 export { handler };
 `;

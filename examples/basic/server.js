@@ -2,6 +2,7 @@
 //   npm run demo            (builds the library, then runs this file)
 //   PORT=4000 npm run demo  (another port)
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createAsyncApi } from 'express-async-api';
 
@@ -35,14 +36,24 @@ app.post(
 
 app.use(tasks.router); // GET / DELETE /status/:taskId
 
+// The browser demo: a page that starts tasks and follows them live with the client helper.
+app.use(express.static(fileURLToPath(new URL('../browser/', import.meta.url))));
+app.get('/client.js', (_req, res) => res.sendFile(fileURLToPath(new URL('../../dist/client.js', import.meta.url))));
+
 const server = app.listen(Number(process.env.PORT ?? 3000), () => {
   const url = `http://localhost:${server.address().port}`;
   console.log(`express-async-api demo listening on ${url}
+
+Open ${url}/ in a browser: buttons start tasks, a table follows them live.
 
 Start a report (5 one-second steps); the answer is 202 with a Location:
   curl -i -X POST '${url}/reports?steps=5' -H 'content-type: application/json' -d '{"title":"Q3"}'
 Poll the Location it gave (202 with progress until done, then the report itself, 201):
   curl -i ${url}/status/<id>
+Or hold the poll until the report is done (up to 30 s):
+  curl -i -H 'Prefer: wait=30' ${url}/status/<id>
+Or follow it as Server-Sent Events:
+  curl -N -H 'Accept: text/event-stream' ${url}/status/<id>
 Cancel a running one:
   curl -i -X DELETE ${url}/status/<id>
 A failing task (its monitor answers 422 application/problem+json):

@@ -190,3 +190,14 @@ export function fromErrorShape(shape: ErrorShape): Error {
   const { message: _message, ...rest } = shape;
   return Object.assign(error, rest);
 }
+
+/** The task store (Redis) cannot be reached. Nothing was changed; the request may be retried. */
+export class StoreUnavailableError extends AsyncApiError {
+  constructor(options?: ErrorOptions) {
+    super('The task store cannot be reached; try again shortly.', {
+      code: 'ERR_STORE_UNAVAILABLE',
+      status: 503,
+      title: 'Task store unavailable',
+    }, options);
+  }
+}

@@ -144,13 +144,16 @@ export function describe(value: unknown): string {
   return String(value);
 }
 
-/** Checks that `options` is a plain object whose keys are all known. */
-export function checkKeys(options: unknown, known: readonly string[], where: string): Record<string, unknown> {
+/**
+ * Checks that `options` is a plain object whose keys are all known (any keys, when
+ * `open`: options passed through to another library, which checks its own).
+ */
+export function checkKeys(options: unknown, known: readonly string[], where: string, open = false): Record<string, unknown> {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${where} must be an object, got ${describe(options)}`);
   }
-  for (const key of Object.keys(options)) {
+  for (const key of open ? [] : Object.keys(options)) {
     if (!known.includes(key)) {
       throw new InvalidOptionError(`${where}.${key} is not an option; the options are ${known.join(', ')}`);
     }

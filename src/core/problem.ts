@@ -38,6 +38,7 @@ export const problemTypes = {
   workerCrashed: 'urn:express-async-api:worker-crashed',
   transfer: 'urn:express-async-api:transfer',
   invalidResult: 'urn:express-async-api:invalid-result',
+  storeUnavailable: 'urn:express-async-api:store-unavailable',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -51,6 +52,7 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_WORKER_CRASHED: problemTypes.workerCrashed,
   ERR_TRANSFER: problemTypes.transfer,
   ERR_INVALID_RESULT: problemTypes.invalidResult,
+  ERR_STORE_UNAVAILABLE: problemTypes.storeUnavailable,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

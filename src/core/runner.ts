@@ -44,18 +44,20 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   readonly id: string;
   readonly #store: TaskStore;
   readonly #timeout: number | undefined;
+  readonly #takeOver: boolean;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(id: string, store: TaskStore, timeout: number | undefined) {
+  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean) {
     super();
     this.id = id;
     this.#store = store;
     this.#timeout = timeout;
+    this.#takeOver = takeOver;
   }
 
   start(): boolean {
     if (this.aborted) return false;
-    this.#store.start(this.id, Date.now()).then(
+    this.#store.start(this.id, Date.now(), this.#takeOver).then(
       (started) => started || this.abort(new TaskCanceledError()),
       (error: unknown) => this.abort(error),
     );
@@ -104,10 +106,10 @@ export class TaskRunner {
   /**
    * Runs the job of a queued task to its end. Never rejects: every end is written to
    * the store. Resolves once the executor has settled too (after an abort, once it has
-   * stopped the work).
+   * stopped the work). `takeOver` runs a task another runner had started and lost.
    */
-  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined): Promise<void> {
-    const task = new RunningTask(id, this.#store, timeout);
+  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false): Promise<void> {
+    const task = new RunningTask(id, this.#store, timeout, takeOver);
     const done = this.#run(task, job, executor).finally(() => this.#live.delete(task));
     this.#live.set(task, done);
     return done;

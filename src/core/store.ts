@@ -24,8 +24,12 @@ export interface TaskStore {
   delete(id: string): Promise<void>;
   /** The task with this id, or `undefined` when there is none (never was, or expired). */
   get(id: string): Promise<Task | undefined>;
-  /** Moves a queued task to `running`. Resolves `false` when it is no longer queued (it was canceled). */
-  start(id: string, at: number): Promise<boolean>;
+  /**
+   * Moves a queued task to `running`. Resolves `false` when it is no longer queued (it
+   * was canceled). With `takeOver`, a running task is started again: its job was handed
+   * to a new worker because the one running it was lost.
+   */
+  start(id: string, at: number, takeOver?: boolean): Promise<boolean>;
   /** Records the progress of a live task; ignored once it has finished. */
   progress(id: string, fraction: number, message: string | undefined): Promise<void>;
   /**

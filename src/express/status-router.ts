@@ -79,8 +79,11 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
     };
 
     answer().catch((error: unknown) => {
-      // Unknown, finished: answers about the task. Anything else is the app's to handle.
-      if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, answerConfig);
+      // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
+      if (res.headersSent) res.destroy();
+      else if (error instanceof AsyncApiError && error.status === 503) {
+        sendProblem(res, problemFromError(error), monitor, answerConfig, { 'Retry-After': String(config.retryAfter) });
+      } else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, answerConfig);
       else next(error);
     });
   };

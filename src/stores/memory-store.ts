@@ -120,9 +120,9 @@ export class MemoryStore implements TaskStore {
     return this.#tasks.get(id);
   }
 
-  async start(id: string, at: number): Promise<boolean> {
+  async start(id: string, at: number, takeOver = false): Promise<boolean> {
     const task = this.#tasks.get(id);
-    if (task === undefined || task.status !== 'queued') return false;
+    if (task === undefined || !(task.status === 'queued' || (takeOver && task.status === 'running'))) return false;
     task.status = 'running';
     task.startedAt = at;
     this.#notify(task);

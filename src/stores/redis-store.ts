@@ -1,0 +1,337 @@
+import type { Redis } from 'ioredis';
+import { StoreUnavailableError, TaskLimitError } from '../core/errors.js';
+import { checkKeys, count, milliseconds } from '../core/options.js';
+import type { Problem } from '../core/problem.js';
+import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
+import type { Outcome, Reply, Task, TaskStatus } from '../core/task.js';
+
+/** Options of `RedisStore`. */
+export interface RedisStoreOptions {
+  /** The ioredis client for commands; the store makes a duplicate of it to subscribe. */
+  client: Redis;
+  /** Prefix of the store's keys and channels. Default `'express-async-api'`. */
+  prefix?: string;
+  /** Milliseconds a finished task is kept; `Infinity` keeps it. Default 300000. Stored with each task. */
+  ttl?: number;
+  /** Tasks held at once, live and finished. Default 100000. */
+  maxTasks?: number;
+}
+
+// Each change is published with the task's state (its hash, as JSON), so that watchers need
+// not read it; a state too big to send to every watching process (a large reply) is sent
+// empty, and read by the watchers that want it.
+const publishState = `
+  local function publishState(channel, key)
+    local state = cjson.encode(redis.call('HGETALL', key))
+    if #state > 65536 then state = '' end
+    redis.call('PUBLISH', channel, state)
+  end`;
+
+// The transitions of core/task.ts canTransition(), as each script checks them.
+const scripts = {
+  // KEYS: index, task. ARGV: now, max (-1: none), id, owner (JSON or ''), createdAt, ttl (-1: keep).
+  asyncApiCreate: {
+    numberOfKeys: 2,
+    lua: `
+      redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+      if ARGV[2] ~= '-1' and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+      redis.call('ZADD', KEYS[1], '+inf', ARGV[3])
+      redis.call('HSET', KEYS[2], 'status', 'queued', 'createdAt', ARGV[5], 'ttl', ARGV[6])
+      if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'owner', ARGV[4]) end
+      return 1`,
+  },
+  // KEYS: task. ARGV: at, takeOver, channel.
+  asyncApiStart: {
+    numberOfKeys: 1,
+    lua: `
+      local status = redis.call('HGET', KEYS[1], 'status')
+      if status == 'queued' or (ARGV[2] == '1' and status == 'running') then
+        redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[1])
+        publishState(ARGV[3], KEYS[1])
+        return 1
+      end
+      return 0`,
+  },
+  // KEYS: task. ARGV: fraction, message, hasMessage, channel.
+  asyncApiProgress: {
+    numberOfKeys: 1,
+    lua: `
+      local status = redis.call('HGET', KEYS[1], 'status')
+      if status ~= 'queued' and status ~= 'running' then return 0 end
+      redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+      if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'message', ARGV[2]) else redis.call('HDEL', KEYS[1], 'message') end
+      publishState(ARGV[4], KEYS[1])
+      return 1`,
+  },
+  // KEYS: task, index. ARGV: status, at, field ('' for none), value, id, channel.
+  asyncApiFinish: {
+    numberOfKeys: 2,
+    lua: `
+      local current = redis.call('HGET', KEYS[1], 'status')
+      local to = ARGV[1]
+      if not (current == 'running' or (current == 'queued' and to ~= 'succeeded')) then return nil end
+      redis.call('HSET', KEYS[1], 'status', to, 'finishedAt', ARGV[2])
+      if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
+      local ttl = redis.call('HGET', KEYS[1], 'ttl')
+      if ttl and ttl ~= '-1' then
+        redis.call('PEXPIRE', KEYS[1], ttl)
+        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ttl), ARGV[5])
+      end
+      publishState(ARGV[6], KEYS[1])
+      return redis.call('HGETALL', KEYS[1])`,
+  },
+  // KEYS: task, index. ARGV: id.
+  asyncApiDelete: {
+    numberOfKeys: 2,
+    lua: `
+      local status = redis.call('HGET', KEYS[1], 'status')
+      if status == 'queued' or status == 'running' then
+        redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[2], ARGV[1])
+      end
+      return 1`,
+  },
+} as const;
+
+type ScriptName = keyof typeof scripts;
+type Scripted = Redis & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+
+interface StoredReply {
+  status: number;
+  headers: string[];
+  body?: string;
+  base64?: true;
+}
+
+function encodeReply(reply: Reply): string {
+  const stored: StoredReply = { status: reply.status, headers: [...reply.headers] };
+  if (typeof reply.body === 'string') stored.body = reply.body;
+  else if (reply.body !== undefined) {
+    stored.body = Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength).toString('base64');
+    stored.base64 = true;
+  }
+  return JSON.stringify(stored);
+}
+
+function decodeReply(text: string): Reply {
+  const stored = JSON.parse(text) as StoredReply;
+  const body = stored.base64 && stored.body !== undefined ? new Uint8Array(Buffer.from(stored.body, 'base64')) : stored.body;
+  return { status: stored.status, headers: stored.headers, body };
+}
+
+function fromHash(id: string, hash: Record<string, string>): Task | undefined {
+  if (hash.status === undefined) return undefined;
+  const number = (value: string | undefined): number | undefined => (value === undefined ? undefined : Number(value));
+  return {
+    id,
+    owner: hash.owner === undefined ? undefined : (JSON.parse(hash.owner) as string),
+    status: hash.status as TaskStatus,
+    progress: number(hash.progress),
+    message: hash.message,
+    createdAt: Number(hash.createdAt),
+    startedAt: number(hash.startedAt),
+    finishedAt: number(hash.finishedAt),
+    reply: hash.reply === undefined ? undefined : decodeReply(hash.reply),
+    problem: hash.problem === undefined ? undefined : (JSON.parse(hash.problem) as Problem),
+  };
+}
+
+function pairs(list: string[]): Record<string, string> {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) hash[list[i]!] = list[i + 1]!;
+  return hash;
+}
+
+/**
+ * Keeps tasks in Redis, for many web and worker processes: a hash per task, changed only
+ * by Lua scripts that check the transition (so a task finishes once, whichever process
+ * finishes it), a sorted set that counts the tasks held for `maxTasks`, and a channel per
+ * task on which every change is published with the task's state, so any process can
+ * watch any task. A finished
+ * task expires `ttl` after it finished (Redis removes it). A command that cannot reach
+ * Redis rejects with `StoreUnavailableError`.
+ */
+export class RedisStore implements TaskStore {
+  readonly #client: Scripted;
+  readonly #prefix: string;
+  readonly #ttl: number;
+  readonly #maxTasks: number;
+  readonly #listeners = new Map<string, Set<TaskListener>>();
+  #subscriber: Redis | undefined;
+  #everReady = false;
+
+  constructor(options: RedisStoreOptions) {
+    const given = checkKeys(options, ['client', 'prefix', 'ttl', 'maxTasks'], 'RedisStore options');
+    this.#client = given.client as Scripted;
+    this.#prefix = (given.prefix as string | undefined) ?? 'express-async-api';
+    this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'RedisStore options.ttl', true);
+    this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'RedisStore options.maxTasks');
+    if (this.#client.status === 'ready') this.#everReady = true;
+    else this.#client.once('ready', () => (this.#everReady = true));
+    for (const [name, script] of Object.entries(scripts)) {
+      if (typeof (this.#client as unknown as Record<string, unknown>)[name] !== 'function') {
+        this.#client.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: publishState + script.lua });
+      }
+    }
+  }
+
+  // One hash slot for all the keys of a store (the braces), so the scripts work on a cluster too.
+  #task(id: string): string {
+    return `{${this.#prefix}}:task:${id}`;
+  }
+
+  get #index(): string {
+    return `{${this.#prefix}}:index`;
+  }
+
+  #channel(id: string): string {
+    return `${this.#prefix}:changed:${id}`;
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      await this.#firstConnection();
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError({ cause: error });
+    }
+  }
+
+  // A client that fails fast while Redis is unreachable (no offline queue) would also fail
+  // the first commands of a process that has just started; those wait for the first
+  // connection, a few seconds at most.
+  #connected: Promise<void> | undefined;
+  #firstConnection(): Promise<void> | undefined {
+    const client = this.#client;
+    if (this.#everReady || !['wait', 'connecting', 'connect'].includes(client.status)) return undefined;
+    if (this.#connected !== undefined) return this.#connected;
+    this.#connected = new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        client.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 5_000);
+      timer.unref();
+      client.once('ready', done);
+    }).finally(() => {
+      this.#connected = undefined;
+    });
+    return this.#connected;
+  }
+
+  async create(task: NewTask): Promise<Task> {
+    const { id, owner, createdAt } = task;
+    const created = await this.#run(() =>
+      this.#client.asyncApiCreate(
+        this.#index,
+        this.#task(id),
+        Date.now(),
+        this.#maxTasks === Infinity ? -1 : this.#maxTasks,
+        id,
+        owner === undefined ? '' : JSON.stringify(owner),
+        createdAt,
+        this.#ttl === Infinity ? -1 : this.#ttl,
+      ),
+    );
+    if (created === 0) throw new TaskLimitError(this.#maxTasks);
+    return { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    return fromHash(id, await this.#run(() => this.#client.hgetall(this.#task(id))));
+  }
+
+  async start(id: string, at: number, takeOver = false): Promise<boolean> {
+    return (await this.#run(() => this.#client.asyncApiStart(this.#task(id), at, takeOver ? '1' : '0', this.#channel(id)))) === 1;
+  }
+
+  async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
+    await this.#run(() =>
+      this.#client.asyncApiProgress(this.#task(id), fraction, message ?? '', message === undefined ? '0' : '1', this.#channel(id)),
+    );
+  }
+
+  async finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined> {
+    const [field, value] =
+      outcome.status === 'succeeded'
+        ? ['reply', encodeReply(outcome.reply)]
+        : outcome.status === 'failed'
+          ? ['problem', JSON.stringify(outcome.problem)]
+          : ['', ''];
+    const hash = (await this.#run(() =>
+      this.#client.asyncApiFinish(this.#task(id), this.#index, outcome.status, at, field, value, id, this.#channel(id)),
+    )) as string[] | null;
+    return hash === null ? undefined : fromHash(id, pairs(hash));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#run(() => this.#client.asyncApiDelete(this.#task(id), this.#index, id));
+  }
+
+  /**
+   * Watches a task through the store's one pattern subscription, which every change of
+   * every task comes through with its state. A watch made while that subscription is still
+   * being set up reads the task once it is in place, so a change meanwhile is not lost;
+   * listeners may so hear of a state twice.
+   */
+  watch(id: string, listener: TaskListener): () => void {
+    let listeners = this.#listeners.get(id);
+    if (listeners === undefined) this.#listeners.set(id, (listeners = new Set()));
+    listeners.add(listener);
+    if (this.#subscribed === undefined) this.#subscribe();
+    if (this.#subscribed !== true) this.#subscribed!.then(() => this.#read(id), () => {});
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.#listeners.get(id) === listeners) this.#listeners.delete(id);
+    };
+  }
+
+  /** Listeners watching the task `id`, or all tasks. */
+  watcherCount(id?: string): number {
+    if (id !== undefined) return this.#listeners.get(id)?.size ?? 0;
+    let total = 0;
+    for (const listeners of this.#listeners.values()) total += listeners.size;
+    return total;
+  }
+
+  // true once the pattern subscription is in place; a promise while it is being set up.
+  #subscribed: Promise<void> | true | undefined;
+
+  #subscribe(): void {
+    // Subscriptions wait for the connection (and ioredis renews them after a reconnect).
+    const subscriber = this.#client.duplicate({ enableOfflineQueue: true });
+    this.#subscriber = subscriber;
+    // A lost connection is retried by ioredis; its errors are not ours to throw.
+    subscriber.on('error', () => {});
+    const prefix = `${this.#prefix}:changed:`;
+    subscriber.on('pmessage', (_pattern: string, channel: string, state: string) => {
+      const id = channel.slice(prefix.length);
+      if (!this.#listeners.has(id)) return;
+      if (state === '') this.#read(id);
+      else this.#tell(id, fromHash(id, pairs(JSON.parse(state) as string[])));
+    });
+    const subscribed = subscriber.psubscribe(`${prefix}*`).then(() => {
+      if (this.#subscribed === subscribed) this.#subscribed = true;
+    });
+    this.#subscribed = subscribed;
+  }
+
+  #read(id: string): void {
+    if (this.#listeners.has(id)) this.get(id).then((task) => this.#tell(id, task), () => {});
+  }
+
+  #tell(id: string, task: Task | undefined): void {
+    const listeners = this.#listeners.get(id);
+    if (task === undefined || listeners === undefined) return;
+    for (const listener of [...listeners]) listener(task);
+  }
+
+  /** Stops watching; the command client is its owner's to close. */
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
+    this.#subscribed = undefined;
+  }
+}

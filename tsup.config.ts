@@ -2,14 +2,26 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    // The public entry points, for `import` and for `require`.
-    entry: { index: 'src/index.ts' },
+    // The main entry and express-async-api/bullmq (only those who scale out load bullmq
+    // and ioredis), for `import` and for `require`. Built together and split into shared
+    // chunks, so that both entries use one copy of the code: an error class from one is
+    // the error class of the other.
+    entry: { index: 'src/index.ts', bullmq: 'src/distributed/index.ts' },
     format: ['esm', 'cjs'],
     target: 'node20',
     dts: true,
     sourcemap: true,
+    splitting: true,
     // Gives the CommonJS build an import.meta.url, which locates the thread entry.
     shims: true,
+  },
+  {
+    // The command line: npx express-async-api worker …
+    entry: { cli: 'src/cli.ts' },
+    format: ['esm'],
+    target: 'node20',
+    sourcemap: true,
+    banner: { js: '#!/usr/bin/env node' },
   },
   {
     // express-async-api/client: for browsers as well as Node, so nothing of Node in it.

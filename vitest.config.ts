@@ -11,6 +11,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./dist/index.js', import.meta.url)),
       },
       {
+        find: /^express-async-api\/bullmq$/,
+        replacement: fileURLToPath(new URL('./dist/bullmq.js', import.meta.url)),
+      },
+      {
         find: /^express-async-api\/client$/,
         replacement: fileURLToPath(new URL('./dist/client.js', import.meta.url)),
       },

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,9 @@ describe('the published package', () => {
     expect(files).toContain('dist/thread-entry.js');
     expect(files).toContain('dist/client.js');
     expect(files).toContain('dist/client.cjs');
+    expect(files).toContain('dist/bullmq.js');
+    expect(files).toContain('dist/bullmq.cjs');
+    expect(files).toContain('dist/cli.js');
     expect(files.filter((file) => !file.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(file))).toEqual([]);
   });
 
@@ -82,6 +85,26 @@ describe('the published package', () => {
     for (const file of ['client.mjs', 'client.cjs']) {
       expect(execFileSync(process.execPath, [file], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function');
     }
+  });
+
+  it('has express-async-api/bullmq for import and for require, sharing the main entry\'s classes', () => {
+    writeFileSync(
+      join(consumer, 'bullmq.mjs'),
+      `import { startWorker, RedisStore } from 'express-async-api/bullmq';\nimport * as main from 'express-async-api';\nconsole.log(typeof startWorker, typeof RedisStore, typeof main.TaskLimitError);\n`,
+    );
+    writeFileSync(
+      join(consumer, 'bullmq.cjs'),
+      `const { bullmqBackend } = require('express-async-api/bullmq');\nconsole.log(typeof bullmqBackend);\n`,
+    );
+    expect(execFileSync(process.execPath, ['bullmq.mjs'], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function function function');
+    expect(execFileSync(process.execPath, ['bullmq.cjs'], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function');
+  });
+
+  it('has the express-async-api command', () => {
+    const bin = JSON.parse(readFileSync(join(consumer, 'node_modules', 'express-async-api', 'package.json'), 'utf8')).bin['express-async-api'];
+    const cli = join(consumer, 'node_modules', 'express-async-api', bin);
+    expect(readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(execFileSync(process.execPath, [cli, '--help'], { cwd: consumer, encoding: 'utf8' })).toMatch(/^Usage: express-async-api worker/);
   });
 
   it('has types for import and for require', () => {

@@ -1,0 +1,66 @@
+// npx express-async-api worker --redis redis://127.0.0.1:6379 --queue reports --concurrency 4
+import { parseArgs } from 'node:util';
+import { startWorker } from './distributed/worker.js';
+
+const usage = `Usage: express-async-api worker --queue NAME [options]
+
+Runs the handler modules of a queue's tasks (web processes use bullmqBackend()).
+
+Options:
+  --redis URL          Redis to connect to (default redis://127.0.0.1:6379, or $REDIS_URL)
+  --queue NAME         the queue to take tasks from (required)
+  --concurrency N      tasks at once, each on a thread of its own (default 1)
+  --allow DIR          a directory whose handler modules may run; repeat for more
+                       (default: the working directory)
+  --grace-period MS    how long a canceled handler has before its thread is ended (default 1000)
+  -h, --help           this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      redis: { type: 'string' },
+      queue: { type: 'string' },
+      concurrency: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'grace-period': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  if (positionals[0] !== 'worker' || positionals.length !== 1 || values.queue === undefined) {
+    process.stderr.write(usage);
+    return 2;
+  }
+  const number = (value: string | undefined, name: string): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) throw new Error(`--${name} takes a whole number, got ${value}`);
+    return Number(value);
+  };
+  const worker = await startWorker({
+    connection: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    queue: values.queue,
+    ...(values.concurrency === undefined ? {} : { concurrency: number(values.concurrency, 'concurrency') }),
+    ...(values.allow === undefined ? {} : { allow: values.allow }),
+    ...(values['grace-period'] === undefined ? {} : { threads: { gracePeriod: number(values['grace-period'], 'grace-period') } }),
+  });
+  process.stdout.write(`express-async-api worker ${process.pid}: taking tasks from queue "${values.queue}"\n`);
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  await worker.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`express-async-api: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,63 @@
+import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Backend, BackendFactory } from '../core/backend.js';
+import { StoreUnavailableError } from '../core/errors.js';
+import { checkKeys } from '../core/options.js';
+import { RedisStore } from '../stores/redis-store.js';
+import { queueName, redisOptions, storePrefix, type RedisConnection } from './connection.js';
+import { jobName, type QueuedTask } from './queued-task.js';
+
+/** Options of `bullmqBackend()`. */
+export interface BullmqBackendOptions {
+  /** Where Redis is: ioredis options or a `redis://` URL. */
+  connection: RedisConnection;
+  /** The BullMQ queue the worker processes take tasks from. */
+  queue: string;
+  /** Options of BullMQ's `Queue`, but its connection. */
+  queueOptions?: Omit<QueueOptions, 'connection'>;
+}
+
+/**
+ * Keeps tasks in Redis and runs handler modules on worker processes (`startWorker()`, or
+ * `npx express-async-api worker`) through a BullMQ queue: any web process answers for any
+ * task, and a task survives the web process that took it. Inline handlers cannot run
+ * there: wrap handler modules with `asyncApi.worker()`.
+ *
+ * Commands fail at once while Redis is unreachable (no offline queue): submits and
+ * monitors answer 503, and resume by themselves when it is back.
+ */
+export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
+  const given = checkKeys(options, ['connection', 'queue', 'queueOptions'], 'bullmqBackend options');
+  const connection = { ...redisOptions(given.connection, 'bullmqBackend options.connection'), enableOfflineQueue: false };
+  const queue = queueName(given.queue, 'bullmqBackend options.queue');
+  const queueOptions = checkKeys(given.queueOptions, [], 'bullmqBackend options.queueOptions', true) as Omit<QueueOptions, 'connection'>;
+
+  return function createBullmqBackend(config): Backend {
+    const client = new Redis({ ...connection, lazyConnect: false });
+    // ioredis retries a lost connection by itself; commands meanwhile reject (no offline queue).
+    client.on('error', () => {});
+    const store = new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, maxTasks: config.maxTasks });
+    const tasks = new Queue<QueuedTask, void, string>(queue, { ...queueOptions, connection: connection as ConnectionOptions });
+    tasks.on('error', () => {});
+    const keepFailed = config.ttl === Infinity ? undefined : { age: Math.ceil(config.ttl / 1000) };
+
+    return {
+      store,
+      runInline: undefined,
+      async runModule(id, job, route) {
+        const data: QueuedTask = { taskId: id, job, ...(route.timeout === undefined ? {} : { timeout: route.timeout }) };
+        try {
+          // The task's state lives in the store; the job is only its transport.
+          await tasks.add(jobName, data, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: keepFailed ?? false });
+        } catch (error) {
+          throw new StoreUnavailableError({ cause: error });
+        }
+      },
+      async close() {
+        await tasks.close();
+        await store.close();
+        client.disconnect();
+      },
+    };
+  };
+}

@@ -1,0 +1,185 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAsyncApi, InvalidOptionError, problemTypes, type AsyncApi } from 'express-async-api';
+import { bullmqBackend, startWorker, type TaskWorker } from 'express-async-api/bullmq';
+import { waitForTask } from 'express-async-api/client';
+import express, { type Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilFinished, untilStatus } from './helpers.js';
+import { deleteKeys, redisUrl, uniqueName } from './redis.js';
+
+const handlers = new URL('./fixtures/handlers/', import.meta.url);
+const module = (name: string) => new URL(name, handlers);
+const scratch = mkdtempSync(join(tmpdir(), 'bullmq-'));
+const forbiddenMarker = join(scratch, 'forbidden-imported');
+
+async function untilFile(path: string): Promise<string> {
+  for (let turn = 0; turn < 5_000 && !existsSync(path); turn++) await new Promise((resolve) => setTimeout(resolve, 2));
+  return readFileSync(path, 'utf8');
+}
+
+describe('bullmqBackend() and startWorker()', () => {
+  const queue = uniqueName('queue');
+  let tasks: AsyncApi;
+  let worker: TaskWorker;
+  let app: Express;
+
+  beforeAll(async () => {
+    process.env.FORBIDDEN_MARKER = forbiddenMarker;
+    tasks = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), owner: (req) => req.get('x-user'), onError: () => {} });
+    worker = await startWorker({
+      connection: redisUrl,
+      queue,
+      concurrency: 2,
+      allow: [fileURLToPath(handlers)],
+      threads: { gracePeriod: 200 },
+      onError: () => {},
+    });
+    app = express();
+    app.use(express.json());
+    app.post('/echo/:id', tasks.asyncApi.worker(module('echo.mjs')));
+    app.post('/made', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created' }));
+    app.post('/waits', tasks.asyncApi.worker(module('waits.mjs')));
+    app.post('/waits-briefly', tasks.asyncApi.worker(module('waits.mjs'), { timeout: 100 }));
+    app.post('/fails', tasks.asyncApi.worker(module('faults.mjs'), { export: 'throws' }));
+    app.post('/forbidden', tasks.asyncApi.worker(new URL('./fixtures/outside/forbidden.mjs', import.meta.url)));
+    app.use(tasks.router);
+  });
+
+  afterAll(async () => {
+    await worker.close();
+    await tasks.close();
+    delete process.env.FORBIDDEN_MARKER;
+    rmSync(scratch, { recursive: true, force: true });
+    await deleteKeys([`{express-async-api:${queue}}:*`, `bull:${queue}:*`]);
+  });
+
+  it('runs a handler module on a worker process and replays its answer from Redis', async () => {
+    const submitted = await request(app).post('/echo/9?q=1').set('X-Custom', 'c').send({ a: 1 });
+    expect(submitted.status).toBe(202);
+    const done = await untilFinished(request(app), submitted.headers.location);
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ params: { id: '9' }, query: { q: '1' }, body: { a: 1 }, header: 'c', taskId: submitted.body.id });
+    const made = await request(app).post('/made').send({ name: 'n' });
+    const replay = await untilFinished(request(app), made.headers.location);
+    expect(replay.status).toBe(201);
+    expect(replay.headers['set-cookie']).toEqual(['made=yes; Path=/']);
+    expect(replay.body).toEqual({ made: 'n' });
+  });
+
+  it('shows progress, and cancels the task on the worker process: its signal aborts there', async () => {
+    const marker = join(scratch, 'cancel');
+    const submitted = await request(app).post('/waits').send({ marker });
+    await untilStatus(request(app), submitted.headers.location, 'running');
+    let live;
+    for (let polls = 0; polls < 1_000; polls++) {
+      live = await request(app).get(submitted.headers.location!);
+      if (live.body.progress !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(live!.body).toMatchObject({ status: 'running', progress: 0.5, message: 'half way, in a thread' });
+    expect((await request(app).delete(submitted.headers.location!)).body.status).toBe('canceled');
+    expect(await untilFile(marker)).toBe('TaskCanceledError');
+    const monitor = await request(app).get(submitted.headers.location!);
+    expect(monitor.status).toBe(409);
+    expect(monitor.body.type).toBe(problemTypes.taskCanceled);
+  });
+
+  it('times a task out on the worker process, and fails a handler with its own status', async () => {
+    const marker = join(scratch, 'timeout');
+    const briefly = await request(app).post('/waits-briefly').send({ marker });
+    expect((await untilFinished(request(app), briefly.headers.location)).status).toBe(504);
+    expect(await untilFile(marker)).toBe('TaskTimeoutError');
+    const fails = await request(app).post('/fails');
+    const failed = await untilFinished(request(app), fails.headers.location);
+    expect(failed.status).toBe(422);
+    expect(failed.body.detail).toBe('The period must end after it starts');
+  });
+
+  it('refuses a module outside the worker\'s directories without importing it', async () => {
+    const submitted = await request(app).post('/forbidden');
+    const done = await untilFinished(request(app), submitted.headers.location);
+    expect(done.status).toBe(500);
+    expect(done.body).toMatchObject({
+      type: problemTypes.handlerModule,
+      detail: 'The handler module test/fixtures/outside/forbidden.mjs is not in a directory this worker may run modules from.',
+    });
+    expect(existsSync(forbiddenMarker)).toBe(false);
+  });
+
+  it('holds long-polls and streams events from another process\'s task; the client helper follows it', async () => {
+    const submitted = await fetch(await serverUrl(app, '/made'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'client' }),
+    });
+    const response = await waitForTask(submitted, { wait: 10 });
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({ made: 'client' });
+    const direct = await request(app).post('/made').set('Prefer', 'wait=10').send({ name: 'waited' });
+    expect(direct.status).toBe(201);
+    expect(direct.headers['preference-applied']).toBe('wait=10');
+    const streamed = await request(app).post('/made').send({ name: 'sse' });
+    const events = await request(app).get(streamed.headers.location!).set('Accept', 'text/event-stream');
+    expect(events.text).toMatch(/event: done\ndata: \{[^\n]*"status":"succeeded"[^\n]*"made\\":\\"sse\\"/);
+  });
+
+  it('keeps tasks to their owner', async () => {
+    const submitted = await request(app).post('/echo/1').set('X-User', 'alice').send({});
+    expect((await request(app).get(submitted.headers.location!)).status).toBe(404);
+    expect((await request(app).get(submitted.headers.location!).set('X-User', 'mallory')).status).toBe(404);
+    const asAlice = { get: (url: string) => request(app).get(url).set('X-User', 'alice') };
+    expect((await untilFinished(asAlice, submitted.headers.location)).status).toBe(200);
+  });
+
+  it('refuses inline handlers when the route is wrapped', () => {
+    expect(() => tasks.asyncApi(() => 'inline')).toThrow(InvalidOptionError);
+    expect(() => tasks.asyncApi(() => 'inline')).toThrow('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
+  });
+});
+
+describe('bullmqBackend() limits', () => {
+  it('answers 503 at maxTasks, in Redis as in memory', async () => {
+    const queue = uniqueName('full');
+    const tasks = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), maxTasks: 1 });
+    const app = express();
+    app.post('/r', tasks.asyncApi.worker(module('echo.mjs')));
+    try {
+      expect((await request(app).post('/r')).status).toBe(202);
+      const refused = await request(app).post('/r');
+      expect(refused.status).toBe(503);
+      expect(refused.body.type).toBe(problemTypes.taskLimit);
+      expect(refused.headers['retry-after']).toBe('1');
+    } finally {
+      await tasks.close();
+      await deleteKeys([`{express-async-api:${queue}}:*`, `bull:${queue}:*`]);
+    }
+  });
+
+  it('names bad options', async () => {
+    expect(() => bullmqBackend({ connection: 'http://x', queue: 'q' })).toThrow('bullmqBackend options.connection must be a redis:// or rediss:// URL, got "http://x"');
+    expect(() => bullmqBackend({ connection: redisUrl, queue: 'a b' })).toThrow('bullmqBackend options.queue must be a queue name (letters, digits, _ . -), got "a b"');
+    expect(() => bullmqBackend({ connection: redisUrl, queue: 'q', retries: 3 } as never)).toThrow('bullmqBackend options.retries is not an option');
+    await expect(startWorker({ connection: redisUrl, queue: 'q', concurrency: 0 })).rejects.toThrow('startWorker options.concurrency must be a positive integer or Infinity, got 0');
+    await expect(startWorker({ connection: redisUrl, queue: 'q', allow: ['/no/such/dir'] })).rejects.toThrow('startWorker options.allow: there is no directory /no/such/dir');
+  });
+});
+
+// An absolute URL of `path` on a server for `app`, for clients that are not supertest.
+const servers: import('node:http').Server[] = [];
+afterAll(() => {
+  for (const server of servers) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+async function serverUrl(app: Express, path: string): Promise<string> {
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}${path}`;
+}

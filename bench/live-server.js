@@ -1,6 +1,7 @@
 // The server side of bench/live.js: a task that sleeps ?ms= and says when it ended.
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
+import { serve } from './serve.js';
 import { createAsyncApi } from '../dist/index.js';
 
 const app = express();
@@ -14,11 +15,4 @@ app.post(
 );
 app.use(tasks.router);
 
-const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-process.on('message', async (message) => {
-  if (message !== 'exit') return;
-  server.close();
-  server.closeAllConnections();
-  await tasks.close();
-  process.exit(0);
-});
+serve(app, tasks);

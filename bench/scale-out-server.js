@@ -1,6 +1,7 @@
 // The web side of bench/scale-out.js: the same route in memory mode and in BullMQ mode.
 //   node bench/scale-out-server.js QUEUE
 import express from 'express';
+import { serve } from './serve.js';
 import { createAsyncApi } from '../dist/index.js';
 import { bullmqBackend } from '../dist/bullmq.js';
 
@@ -16,11 +17,4 @@ app.post('/bullmq', distributed.asyncApi.worker(trivial));
 app.use(memory.router);
 app.use(distributed.router);
 
-const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-process.on('message', async (message) => {
-  if (message !== 'exit') return;
-  server.close();
-  server.closeAllConnections();
-  await Promise.all([memory.close(), distributed.close()]);
-  process.exit(0);
-});
+serve(app, memory, distributed);

@@ -4,6 +4,7 @@
 //     registry stays the same size however long the run.
 //   node --expose-gc bench/server.js heap: tasks are kept until counted.
 import express from 'express';
+import { serve } from './serve.js';
 import { createAsyncApi } from '../dist/index.js';
 
 const mode = process.argv[2];
@@ -39,11 +40,4 @@ app.get('/__bench/heap', (_req, res) => {
   res.json({ heapUsed: process.memoryUsage().heapUsed, finished });
 });
 
-const server = app.listen(0, '127.0.0.1', () => {
-  process.send({ port: server.address().port });
-});
-process.on('message', (message) => {
-  if (message !== 'exit') return;
-  server.close(() => tasks.close().then(() => process.exit(0)));
-  server.closeAllConnections();
-});
+serve(app, tasks, kept);

@@ -2,6 +2,7 @@
 // /health, and an endpoint that runs the same work on plain piscina, all in one process.
 import { availableParallelism } from 'node:os';
 import express from 'express';
+import { serve } from './serve.js';
 import { Piscina } from 'piscina';
 import { createAsyncApi } from '../dist/index.js';
 
@@ -33,11 +34,4 @@ app.get('/plain', async (req, res) => {
 });
 app.use(tasks.router);
 
-const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-process.on('message', async (message) => {
-  if (message !== 'exit') return;
-  server.close();
-  server.closeAllConnections();
-  await Promise.all([tasks.close(), plain.destroy()]);
-  process.exit(0);
-});
+serve(app, tasks, plain);

@@ -1,4 +1,4 @@
-import { createAsyncApi, InvalidOptionError } from 'express-async-api';
+import { createAsyncApi, InvalidOptionError, MemoryStore, memoryBackend } from 'express-async-api';
 import { describe, expect, it } from 'vitest';
 
 describe('createAsyncApi options', () => {
@@ -46,6 +46,13 @@ describe('createAsyncApi options', () => {
     } catch (error) {
       expect((error as InvalidOptionError).code).toBe('ERR_INVALID_OPTION');
     }
+  });
+
+  it('checks the store given to memoryBackend()', () => {
+    expect(() => memoryBackend({ store: {} as never })).toThrow(
+      'memoryBackend options.store must be a TaskStore (with create, get, start, progress, finish, delete, watch, close), got an object',
+    );
+    expect(() => memoryBackend({ store: new MemoryStore() })).not.toThrow();
   });
 
   it('checks the options of close()', async () => {

@@ -1,5 +1,6 @@
 import type { Backend, BackendFactory } from '../core/backend.js';
-import { checkKeys } from '../core/options.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { checkKeys, describe } from '../core/options.js';
 import type { TaskStore } from '../core/store.js';
 import { TaskRunner } from '../core/runner.js';
 import { InlineExecutor } from '../executors/inline.js';
@@ -19,13 +20,18 @@ export interface MemoryBackendOptions {
  */
 export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactory {
   const given = checkKeys(options, ['store'], 'memoryBackend options');
+  const methods = ['create', 'get', 'start', 'progress', 'finish', 'delete', 'watch', 'close'] as const;
+  const store = given.store as TaskStore | undefined;
+  if (store !== undefined && !methods.every((method) => typeof (store as unknown as Record<string, unknown>)?.[method] === 'function')) {
+    throw new InvalidOptionError(`memoryBackend options.store must be a TaskStore (with ${methods.join(', ')}), got ${describe(store)}`);
+  }
   return function createMemoryBackend(config): Backend {
-    const store = (given.store as TaskStore | undefined) ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
-    const runner = new TaskRunner(store, config.onError);
+    const tasks = store ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
+    const runner = new TaskRunner(tasks, config.onError);
     const inline = new InlineExecutor(config.concurrency);
     const threads = new ThreadPoolExecutor(config.threads, (error) => config.onError(error, undefined));
     return {
-      store,
+      store: tasks,
       runInline(id, job, route) {
         void runner.run(id, job, inline, route.timeout);
       },
@@ -35,7 +41,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       async close(timeout) {
         await runner.drain(timeout);
         await Promise.all([inline.close(), threads.close()]);
-        await store.close();
+        await tasks.close();
       },
     };
   };

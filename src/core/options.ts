@@ -182,7 +182,7 @@ export function count(value: unknown, name: string): number {
   return value;
 }
 
-export function booleanOption(value: unknown, name: string): boolean {
+function booleanOption(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw new InvalidOptionError(`${name} must be true or false, got ${describe(value)}`);
   return value;
 }

@@ -15,11 +15,6 @@ export class TaskRegistry {
     this.#store = store;
   }
 
-  /** True once `close()` has begun: submissions are refused. */
-  get closing(): boolean {
-    return this.#closing;
-  }
-
   /**
    * Registers a queued task and hands its id to `start`, which gets its job running.
    * Rejects with `ShuttingDownError` after `close()` began and with `TaskLimitError` when
@@ -33,7 +28,8 @@ export class TaskRegistry {
       const starting = start(task.id);
       if (starting !== undefined) await starting;
     } catch (error) {
-      await this.#store.delete(task.id);
+      // If the store cannot be reached either, the task stays queued, unknown to any client.
+      await this.#store.delete(task.id).catch(() => {});
       throw error;
     }
     return task;

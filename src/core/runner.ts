@@ -98,11 +98,6 @@ export class TaskRunner {
     this.#onError = onError;
   }
 
-  /** Tasks this runner has not finished yet, waiting or running. */
-  get liveCount(): number {
-    return this.#live.size;
-  }
-
   /**
    * Runs the job of a queued task to its end. Never rejects: every end is written to
    * the store. Resolves once the executor has settled too (after an abort, once it has

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QueueEvents, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { HandlerModuleError, InvalidOptionError, WorkerCrashedError } from '../core/errors.js';
 import { checkKeys, count, describe, functionOption, resolveOptions, type ThreadOptions } from '../core/options.js';
@@ -94,15 +94,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   const runner = new TaskRunner(store, onError);
   const executor = new ThreadPoolExecutor(threads, (error) => onError(error, undefined));
 
+  // Fails a live task; whichever process does so first reports it.
   async function fail(taskId: string, error: Error): Promise<void> {
-    onError(error, taskId);
-    await store.finish(taskId, { status: 'failed', problem: problemFromError(error) }, Date.now());
+    const failed = await store.finish(taskId, { status: 'failed', problem: problemFromError(error) }, Date.now());
+    if (failed !== undefined) onError(error, taskId);
   }
 
   const worker = new Worker<QueuedTask, void, string>(
     queue,
     async (job: Job<QueuedTask>) => {
-      if (job.name !== jobName) return;
+      // The queue is this library's own; what else is on it is not for this worker to run.
+      if (job.name !== jobName) throw new UnrecoverableError(`Job "${job.name}" is not a task of express-async-api`);
       const { taskId, job: moduleJob, timeout } = job.data;
       const refused = gate(moduleJob.module);
       if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused));

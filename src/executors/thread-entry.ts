@@ -41,38 +41,21 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
   return handler as AnyHandler;
 }
 
-/** What a handler module gets as `req`: the snapshot's fields, `get()`, and `task`. */
+/** What a handler module gets as `req`: the snapshot's fields, `secure`, `get()`, and `task`. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the fields are the snapshot's
+interface SnapshotRequest extends RequestSnapshot {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 class SnapshotRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly originalUrl: string;
-  readonly baseUrl: string;
-  readonly path: string;
-  readonly params: Record<string, string | string[]>;
-  readonly query: Record<string, unknown>;
-  readonly body: unknown;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly ip: string | undefined;
-  readonly protocol: string;
-  readonly hostname: string | undefined;
   readonly secure: boolean;
   readonly task: { readonly id: string; readonly signal: AbortSignal; progress(fraction: number, message?: string): void };
 
   constructor(snapshot: RequestSnapshot, task: SnapshotRequest['task']) {
-    this.method = snapshot.method;
-    this.url = snapshot.url;
-    this.originalUrl = snapshot.originalUrl;
-    this.baseUrl = snapshot.baseUrl;
-    this.path = snapshot.path;
-    this.params = snapshot.params;
-    this.query = snapshot.query;
+    Object.assign(this, snapshot);
     // A Buffer arrives as a plain Uint8Array; give the handler its Buffer back.
     const { body } = snapshot;
-    this.body = body instanceof Uint8Array && !Buffer.isBuffer(body) ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : body;
-    this.headers = snapshot.headers;
-    this.ip = snapshot.ip;
-    this.protocol = snapshot.protocol;
-    this.hostname = snapshot.hostname;
+    if (body instanceof Uint8Array && !Buffer.isBuffer(body)) {
+      (this as { body: unknown }).body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    }
     this.secure = snapshot.protocol === 'https';
     this.task = task;
   }

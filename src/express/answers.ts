@@ -1,8 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import vary from 'vary';
+import type { AsyncApiError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
-import { canceledProblem, toProblemDocument, type Problem } from '../core/problem.js';
+import { canceledProblem, problemFromError, toProblemDocument, type Problem } from '../core/problem.js';
+import type { TaskRegistry } from '../core/registry.js';
 import { toStatusDocument, type Reply, type Task } from '../core/task.js';
+
+/** The settings the answers depend on. */
+export type AnswerSettings = Pick<Configuration, 'retryAfter' | 'exposeErrors'>;
 
 /** Headers added to an answer; a `Vary` is merged with the reply's own. */
 export type ExtraHeaders = Record<string, string> | undefined;
@@ -39,7 +44,7 @@ export function sendAccepted(
   res: ServerResponse,
   task: Task,
   monitor: string,
-  config: Configuration<never>,
+  config: AnswerSettings,
   headers?: ExtraHeaders,
 ): void {
   res.setHeader('Location', monitor);
@@ -57,11 +62,16 @@ export function sendProblem(
   res: ServerResponse,
   problem: Problem,
   instance: string | undefined,
-  config: Configuration<never>,
+  config: AnswerSettings,
   headers?: ExtraHeaders,
 ): void {
   const document = toProblemDocument(problem, instance, config.exposeErrors);
   sendText(res, problem.status, 'application/problem+json', JSON.stringify(document), headers);
+}
+
+/** A 503 problem (the store is full, unreachable, or shutting down), with `Retry-After`. */
+export function sendUnavailable(res: ServerResponse, error: AsyncApiError, instance: string | undefined, config: AnswerSettings): void {
+  sendProblem(res, problemFromError(error), instance, config, { 'Retry-After': String(config.retryAfter) });
 }
 
 /** Replays a recorded reply: its status, its headers (over any the app set), its body. */
@@ -83,7 +93,7 @@ export function sendReply(res: ServerResponse, reply: Reply, headers?: ExtraHead
  * Answers with what a task is now: 202 and its status document while it is live, its
  * replayed reply once it succeeded, a problem document once it failed or was canceled.
  */
-export function answerTask(res: ServerResponse, task: Task, monitor: string, config: Configuration<never>, headers?: ExtraHeaders): void {
+export function answerTask(res: ServerResponse, task: Task, monitor: string, config: AnswerSettings, headers?: ExtraHeaders): void {
   switch (task.status) {
     case 'queued':
     case 'running':
@@ -95,4 +105,24 @@ export function answerTask(res: ServerResponse, task: Task, monitor: string, con
     case 'canceled':
       return sendProblem(res, canceledProblem, monitor, config, headers);
   }
+}
+
+/**
+ * For `Prefer: wait=N`: answers with the task once it has ended, or as it is after `wait`
+ * seconds, with `headers`; nothing when the client went away meanwhile.
+ */
+export async function answerWhenSettled(
+  res: ServerResponse,
+  registry: TaskRegistry,
+  id: string,
+  owner: string | undefined,
+  wait: number,
+  monitor: string,
+  config: AnswerSettings,
+  headers: ExtraHeaders,
+): Promise<void> {
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  const task = await registry.settled(id, owner, wait * 1000, gone.signal);
+  if (!gone.signal.aborted) answerTask(res, task, monitor, config, headers);
 }

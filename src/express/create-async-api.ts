@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { memoryBackend } from '../backends/memory-backend.js';
-import type { InlineJob } from '../core/backend.js';
 import { AsyncApiError, InvalidArgumentError, InvalidOptionError } from '../core/errors.js';
 import {
+  describe,
   resolveCloseOptions,
   resolveOptions,
   resolveRouteOptions,
@@ -13,19 +13,16 @@ import {
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
-import { problemFromError } from '../core/problem.js';
 import { TaskRegistry } from '../core/registry.js';
-import { describe } from '../core/options.js';
 import type { Task } from '../core/task.js';
-import { answerTask, sendAccepted, sendProblem } from './answers.js';
-import { parsePrefer, preferredWait } from './prefer.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
+import { answerWhenSettled, sendAccepted, sendUnavailable } from './answers.js';
+import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
-import { RecordingResponse, type JsonSettings } from './recording-response.js';
+import { parsePrefer, preferredWait } from './prefer.js';
 import { snapshotRequest } from './request-snapshot.js';
-import { runHandler, type AnyHandler } from './run-handler.js';
 import { createStatusRouter } from './status-router.js';
-import type { AsyncHandler, TaskInfo, TaskRequest } from './types.js';
+import type { AsyncHandler } from './types.js';
 
 /** The route wrapper: `asyncApi(handler)` runs inline, `asyncApi.worker(module)` on worker threads. */
 export interface AsyncApiWrapper {
@@ -62,35 +59,6 @@ function monitorPath(req: Request, config: Configuration<Request>, id: string): 
   return `${req.app.path()}${config.statusPath}/${id}`;
 }
 
-// Express's settings of res.json, as the app has them.
-function jsonSettings(this: Request): JsonSettings {
-  return {
-    replacer: this.app.get('json replacer') as JsonSettings['replacer'],
-    spaces: this.app.get('json spaces') as JsonSettings['spaces'],
-    escape: this.app.get('json escape') as JsonSettings['escape'],
-  };
-}
-
-/** The job of an inline task: the handler, called with the live request and a recording response. */
-function inlineJob(handler: AsyncHandler, req: Request): InlineJob {
-  return (context) => {
-    const res = new RecordingResponse({
-      json: jsonSettings.bind(req),
-      secret: (req as { secret?: string }).secret,
-      isAborted: () => context.aborted,
-    });
-    const task: TaskInfo = {
-      id: context.id,
-      get signal() {
-        return context.signal;
-      },
-      progress: (fraction, message) => context.progress(fraction, message),
-    };
-    (req as TaskRequest).task = task;
-    return runHandler(handler as AnyHandler, req, res);
-  };
-}
-
 /**
  * Creates a registry of asynchronous tasks with its route wrapper and status monitor.
  *
@@ -102,9 +70,8 @@ function inlineJob(handler: AsyncHandler, req: Request): InlineJob {
  */
 export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const config = resolveOptions(options);
-  const backend = (config.backend ?? memoryBackend())(config as Configuration<never>);
+  const backend = (config.backend ?? memoryBackend())(config);
   const registry = new TaskRegistry(backend.store);
-  const answerConfig = config as Configuration<never>;
 
   // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
   // the task's own answer if it ends in time), or a 503 problem.
@@ -120,13 +87,12 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       owner = ownerOf(req, config);
       task = await registry.submit(owner, start);
     } catch (error) {
-      if (error instanceof AsyncApiError && error.status === 503) {
-        sendProblem(res, problemFromError(error), undefined, answerConfig, { 'Retry-After': String(config.retryAfter) });
-      } else next(error);
+      if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
+      else next(error);
       return;
     }
     const monitor = monitorPath(req, config, task.id);
-    if (req.headers.prefer === undefined) return sendAccepted(res, task, monitor, answerConfig);
+    if (req.headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
     try {
       await answerAsPreferred(req, res, task, owner, monitor);
     } catch (error) {
@@ -138,15 +104,13 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   // for N seconds at most. Both: up to N seconds, then 202 (RFC 7240 §4.1).
   async function answerAsPreferred(req: Request, res: Response, task: Task, owner: string | undefined, monitor: string) {
     const preferences = parsePrefer(req.get('prefer'));
+    const respondAsync = preferences.has('respond-async');
     const wait = preferredWait(preferences, config.maxWait);
-    const applied = [preferences.has('respond-async') ? 'respond-async' : '', wait === undefined ? '' : `wait=${wait}`];
-    const headers = { 'Preference-Applied': applied.filter(Boolean).join(', '), Vary: 'Prefer' };
-    if (headers['Preference-Applied'] === '') return sendAccepted(res, task, monitor, answerConfig, { Vary: 'Prefer' });
-    if (wait === undefined) return sendAccepted(res, task, monitor, answerConfig, headers);
-    const gone = new AbortController();
-    res.once('close', () => gone.abort());
-    const now = await registry.settled(task.id, owner, wait * 1000, gone.signal);
-    if (!gone.signal.aborted) answerTask(res, now, monitor, answerConfig, headers);
+    if (wait === undefined) {
+      return sendAccepted(res, task, monitor, config, respondAsync ? { 'Preference-Applied': 'respond-async', Vary: 'Prefer' } : { Vary: 'Prefer' });
+    }
+    const headers = { 'Preference-Applied': respondAsync ? `respond-async, wait=${wait}` : `wait=${wait}`, Vary: 'Prefer' };
+    await answerWhenSettled(res, registry, task.id, owner, wait, monitor, config, headers);
   }
 
   const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Configuration } from '../core/options.js';
+import type { AnswerSettings } from './answers.js';
 import { canceledProblem, toProblemDocument, type ProblemDocument } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished, toStatusDocument, type Reply, type StatusDocument, type Task } from '../core/task.js';
@@ -35,7 +36,7 @@ function toReplyDocument(reply: Reply): ReplyDocument {
   return document;
 }
 
-function doneDocument(task: Task, monitor: string, config: Configuration<never>): DoneDocument {
+function doneDocument(task: Task, monitor: string, config: AnswerSettings & Pick<Configuration, 'heartbeat'>): DoneDocument {
   const document: DoneDocument = toStatusDocument(task);
   if (task.status === 'succeeded') document.reply = toReplyDocument(task.reply!);
   else document.problem = toProblemDocument(task.problem ?? canceledProblem, monitor, config.exposeErrors);
@@ -55,7 +56,7 @@ export async function streamTask(
   id: string,
   owner: string | undefined,
   monitor: string,
-  config: Configuration<never>,
+  config: AnswerSettings & Pick<Configuration, 'heartbeat'>,
 ): Promise<void> {
   let pending: NodeJS.Immediate | undefined;
   let latest: Task;

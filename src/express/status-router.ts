@@ -4,7 +4,7 @@ import type { Configuration } from '../core/options.js';
 import { problemFromError, problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished } from '../core/task.js';
-import { answerTask, sendProblem, sendStatusDocument } from './answers.js';
+import { answerTask, answerWhenSettled, sendProblem, sendStatusDocument, sendUnavailable } from './answers.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
 import { ownerOf } from './owner.js';
@@ -29,7 +29,6 @@ function decodeId(raw: string): string | undefined {
  */
 export function createStatusRouter(registry: TaskRegistry, config: Configuration<Request>): RequestHandler {
   const prefix = `${config.statusPath}/`;
-  const answerConfig = config as Configuration<never>;
   // A live task's answer may come later, and be another, with Prefer: wait.
   const varyByPrefer = { Vary: 'Prefer' };
 
@@ -46,19 +45,14 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       const owner = ownerOf(req, config);
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
-          return streamTask(res, registry, id, owner, monitor, answerConfig);
+          return streamTask(res, registry, id, owner, monitor, config);
         }
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
         if (wait === undefined) {
           const task = await registry.get(id, owner);
-          return answerTask(res, task, monitor, answerConfig, isFinished(task.status) ? undefined : varyByPrefer);
+          return answerTask(res, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
         }
-        // Held until the task ends, `wait` seconds pass, or the client goes away.
-        const gone = new AbortController();
-        res.once('close', () => gone.abort());
-        const task = await registry.settled(id, owner, wait * 1000, gone.signal);
-        if (gone.signal.aborted) return;
-        return answerTask(res, task, monitor, answerConfig, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
+        return answerWhenSettled(res, registry, id, owner, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));
@@ -73,7 +67,7 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
           expose: true,
         },
         monitor,
-        answerConfig,
+        config,
         { Allow: allowed },
       );
     };
@@ -81,9 +75,8 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
     answer().catch((error: unknown) => {
       // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
       if (res.headersSent) res.destroy();
-      else if (error instanceof AsyncApiError && error.status === 503) {
-        sendProblem(res, problemFromError(error), monitor, answerConfig, { 'Retry-After': String(config.retryAfter) });
-      } else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, answerConfig);
+      else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, monitor, config);
+      else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, config);
       else next(error);
     });
   };

@@ -25,6 +25,7 @@ export {
   InvalidResultError,
   NoResponseError,
   ShuttingDownError,
+  StoreUnavailableError,
   TaskCanceledError,
   TaskFinishedError,
   TaskLimitError,

@@ -42,9 +42,8 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
 }
 
 /** What a handler module gets as `req`: the snapshot's fields, `secure`, `get()`, and `task`. */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the fields are the snapshot's
+// The fields are the snapshot's, declared once (there) and copied in the constructor.
 interface SnapshotRequest extends RequestSnapshot {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 class SnapshotRequest {
   readonly secure: boolean;
   readonly task: { readonly id: string; readonly signal: AbortSignal; progress(fraction: number, message?: string): void };

@@ -56,6 +56,9 @@ const shared = (value: string): string => common.get(value) ?? value;
 // Content types that already say charset=utf-8, as send() would make them.
 const utf8Types = new Set(['application/json; charset=utf-8', 'text/html; charset=utf-8', 'text/plain; charset=utf-8']);
 
+// Why sendFile() and its old spelling cannot be replayed.
+const fromDisk = 'a file is streamed from disk; read it and use res.send(), or send its URL';
+
 function headersSentError(): Error {
   return Object.assign(new Error('Cannot set headers after they are sent to the client'), {
     code: 'ERR_HTTP_HEADERS_SENT',
@@ -357,11 +360,11 @@ export class RecordingResponse extends EventEmitter {
   // ---- what cannot be replayed ---------------------------------------------
 
   sendFile(): never {
-    return this.#unsupported('sendFile', 'a file is streamed from disk; read it and use res.send(), or send its URL');
+    return this.#unsupported('sendFile', fromDisk);
   }
 
   sendfile(): never {
-    return this.#unsupported('sendfile', 'a file is streamed from disk; read it and use res.send(), or send its URL');
+    return this.#unsupported('sendfile', fromDisk);
   }
 
   download(): never {

@@ -1,7 +1,6 @@
 export { createAsyncApi, type AsyncApi, type AsyncApiWrapper } from './express/create-async-api.js';
 export type { AsyncHandler, TaskInfo, TaskRequest } from './express/types.js';
-export type { RequestSnapshot } from './core/backend.js';
-export type { RecordingResponse } from './express/recording-response.js';
+export type { AppSettings, RequestSnapshot, ResponseSnapshot } from './core/backend.js';
 export type {
   AsyncApiOptions,
   CloseOptions,
@@ -24,6 +23,7 @@ export {
   InvalidOptionError,
   InvalidResultError,
   NoResponseError,
+  ReplyTooLargeError,
   ShuttingDownError,
   StoreUnavailableError,
   TaskCanceledError,

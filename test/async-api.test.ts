@@ -1,8 +1,12 @@
-import { Readable } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, pipeline } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import {
   createAsyncApi,
   InvalidArgumentError,
+  MemoryStore,
+  memoryBackend,
   InvalidOptionError,
   problemTypes,
   ShuttingDownError,
@@ -342,21 +346,43 @@ describe.each(expressVersions)('%s', (_name, express) => {
       expect(passed.done.body).toMatchObject({ status: 404, title: 'Not Found' });
     });
 
-    it('fails a handler that uses a response method it cannot replay, naming the method', async () => {
-      const { done } = await failureOf((_req, res) => res.sendFile('/etc/hostname'), { exposeErrors: true });
-      expect(done.status).toBe(500);
-      expect(done.body.detail).toMatch(/^res\.sendFile\(\) is not supported in an async task/);
-    });
-
-    it('fails even when the handler catches the unsupported method error', async () => {
+    it('fails a handler that throws from inside res.format, with a 500 problem', async () => {
       const { done } = await failureOf((_req, res) => {
-        try {
-          res.render('page');
-        } catch {
-          res.send('fallback');
-        }
+        res.format({
+          json: () => {
+            throw new Error('no JSON today');
+          },
+        });
       });
       expect(done.status).toBe(500);
+      expect(done.text).not.toContain('no JSON today');
+    });
+
+    it('fails a sendFile of a missing file with Express\'s 404, without the server path', async () => {
+      const missing = join(tmpdir(), 'express-async-api-missing', 'report.pdf');
+      const { done } = await failureOf((_req, res) => res.sendFile(missing));
+      expect(done.status).toBe(404);
+      expect(done.body).toMatchObject({ type: 'about:blank', title: 'Not Found', status: 404 });
+      expect(done.text).not.toContain('express-async-api-missing');
+    });
+
+    it('fails a render of a missing view with a 500 problem', async () => {
+      const { done } = await failureOf((_req, res) => res.render('no-such-view'));
+      expect(done.status).toBe(500);
+      expect(done.text).not.toContain('no-such-view');
+    });
+
+    it('fails a task whose body stream errors midway (stream.pipeline), and drops what it wrote', async () => {
+      const store = new MemoryStore();
+      const { done } = await failureOf((_req, res) => {
+        const body = new Readable({ read() {} });
+        pipeline(body, res, () => {});
+        body.push('first half,');
+        setImmediate(() => body.destroy(Object.assign(new Error('disk went away'), { status: 502 })));
+      }, { backend: memoryBackend({ store }) });
+      expect(done.status).toBe(502);
+      expect(done.text).not.toContain('first half');
+      expect(store.watcherCount()).toBe(0);
     });
 
     it('reports each failure to onError', async () => {

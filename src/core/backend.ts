@@ -8,7 +8,8 @@ export type InlineJob = (context: ExecutionContext) => Promise<Reply>;
 
 /**
  * What a handler module sees of the request: plain data that can be cloned to another
- * thread or serialised into a queue.
+ * thread or serialised into a queue. What Express computed from the app's settings
+ * (`ip`, `protocol`, `hostname`, `subdomains`, `query`) is copied as computed.
  */
 export interface RequestSnapshot {
   readonly method: string;
@@ -19,11 +20,31 @@ export interface RequestSnapshot {
   readonly params: Record<string, string | string[]>;
   readonly query: Record<string, unknown>;
   readonly body: unknown;
+  /** Without the conditional and `Range` headers: those apply to the replay. */
   readonly headers: Record<string, string | string[] | undefined>;
   readonly ip: string | undefined;
+  readonly ips: readonly string[];
   readonly protocol: string;
   readonly hostname: string | undefined;
+  readonly subdomains: readonly string[];
+  /** What cookie-parser parsed, when it ran. */
+  readonly cookies?: Record<string, unknown>;
+  readonly signedCookies?: Record<string, unknown>;
 }
+
+/** The response as middleware left it before the handler: its status and headers. */
+export interface ResponseSnapshot {
+  readonly statusCode: number;
+  /** `[name, value, …]`, as `Reply.headers`. */
+  readonly headers: readonly string[];
+}
+
+/**
+ * The app's settings that change what Express's `res` methods send, where they are plain
+ * values: `etag`, `json spaces`, `json escape`, `jsonp callback name`. (Functions, such as
+ * a `json replacer` or an `etag` function, cannot travel to another thread.)
+ */
+export type AppSettings = Readonly<Record<string, string | number | boolean>>;
 
 /** A job for a handler module: run on a worker thread, or by a worker process. */
 export interface ModuleJob {
@@ -32,6 +53,10 @@ export interface ModuleJob {
   /** The export to call: `default` unless the route says otherwise. */
   readonly exportName: string;
   readonly request: RequestSnapshot;
+  readonly response: ResponseSnapshot;
+  readonly settings: AppSettings;
+  /** The largest reply body recorded (`maxReplyBytes`). */
+  readonly maxReplyBytes: number;
 }
 
 /**

@@ -160,6 +160,19 @@ export class InvalidResultError extends AsyncApiError {
   }
 }
 
+/** The handler's reply is larger than `maxReplyBytes`: replies are held in memory (or Redis) until read. */
+export class ReplyTooLargeError extends AsyncApiError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`The handler's reply is larger than maxReplyBytes (${limit} bytes); return a link to the data instead.`, {
+      code: 'ERR_REPLY_TOO_LARGE',
+      status: 500,
+      title: 'Reply too large',
+    });
+    this.limit = limit;
+  }
+}
+
 /** An error as plain data, to cross a thread or process boundary. */
 export interface ErrorShape {
   name: string;

@@ -41,6 +41,19 @@ export interface AsyncApiOptions<Req = unknown> {
   heartbeat?: number;
   /** Where tasks are kept and run. Default: `memoryBackend()`, this process. */
   backend?: BackendFactory;
+  /**
+   * The largest body a task's reply may have, in bytes: replies are held in memory (or
+   * Redis) until they expire. A larger one fails the task with a 500 problem of type
+   * `reply-too-large`, without being buffered past the bound. Default 67108864 (64 MiB).
+   */
+  maxReplyBytes?: number;
+  /**
+   * Builds the monitor URL of a task (the `Location` of its answers), for a monitor mounted
+   * elsewhere or behind a proxy that rewrites paths. Called with the submit request, and
+   * with each monitor request. Default: the mount path of the Router or app that holds the
+   * route (`req.baseUrl`) plus `statusPath` and the id.
+   */
+  location?: (req: Req, id: string) => string;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -57,7 +70,10 @@ export interface ThreadOptions {
   min?: number;
   /** Threads at most. Default: the available cores (`os.availableParallelism()`). */
   max?: number;
-  /** Milliseconds an idle thread above `min` lives on. Default: piscina's, 0. */
+  /**
+   * Milliseconds an idle thread above `min` lives on. Default 30000: a new thread takes a
+   * while to start (it loads Express and the handler modules), so a busy moment's threads are kept.
+   */
   idleTimeout?: number;
   /** Memory and stack limits of each thread; a task that exceeds them fails alone. Default: none. */
   resourceLimits?: ResourceLimits;
@@ -68,7 +84,7 @@ export interface ThreadOptions {
 export interface ThreadConfiguration {
   readonly min: number | undefined;
   readonly max: number;
-  readonly idleTimeout: number | undefined;
+  readonly idleTimeout: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly gracePeriod: number;
 }
@@ -105,6 +121,8 @@ export interface Configuration<Req = unknown> {
   readonly maxWait: number;
   readonly heartbeat: number;
   readonly backend: BackendFactory | undefined;
+  readonly maxReplyBytes: number;
+  readonly location: ((req: Req, id: string) => string) | undefined;
 }
 
 export interface RouteConfiguration {
@@ -121,7 +139,7 @@ function logServerErrors(error: unknown, taskId: string | undefined): void {
   }
 }
 
-const defaults: Omit<Configuration, 'threads' | 'backend'> = {
+const defaults: Omit<Configuration, 'threads' | 'backend' | 'location'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -132,6 +150,7 @@ const defaults: Omit<Configuration, 'threads' | 'backend'> = {
   onError: logServerErrors,
   maxWait: 30,
   heartbeat: 15_000,
+  maxReplyBytes: 64 * 1024 * 1024,
 };
 
 /** How a value reads in an error message. */
@@ -182,6 +201,14 @@ export function count(value: unknown, name: string): number {
   return value;
 }
 
+/** A positive whole number of bytes. */
+export function bytes(value: unknown, name: string): number {
+  if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= 1)) {
+    throw new InvalidOptionError(`${name} must be a positive whole number of bytes, got ${describe(value)}`);
+  }
+  return value;
+}
+
 function booleanOption(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw new InvalidOptionError(`${name} must be true or false, got ${describe(value)}`);
   return value;
@@ -224,6 +251,8 @@ const optionNames = [
   'maxWait',
   'heartbeat',
   'backend',
+  'maxReplyBytes',
+  'location',
 ] as const;
 
 /** A whole number of milliseconds, 0 or more. */
@@ -264,7 +293,7 @@ function threadOptions(value: unknown): ThreadConfiguration {
   return {
     min,
     max,
-    idleTimeout: given.idleTimeout === undefined ? undefined : delay(given.idleTimeout, 'options.threads.idleTimeout'),
+    idleTimeout: given.idleTimeout === undefined ? 30_000 : delay(given.idleTimeout, 'options.threads.idleTimeout'),
     resourceLimits: resourceLimits(given.resourceLimits),
     gracePeriod: given.gracePeriod === undefined ? 1_000 : delay(given.gracePeriod, 'options.threads.gracePeriod'),
   };
@@ -287,6 +316,8 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     maxWait: seconds(pick('maxWait'), 'options.maxWait'),
     heartbeat: milliseconds(pick('heartbeat'), 'options.heartbeat'),
     backend: given.backend === undefined ? undefined : functionOption(given.backend, 'options.backend'),
+    maxReplyBytes: bytes(pick('maxReplyBytes'), 'options.maxReplyBytes'),
+    location: given.location === undefined ? undefined : functionOption(given.location, 'options.location'),
   };
 }
 

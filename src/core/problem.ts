@@ -39,6 +39,7 @@ export const problemTypes = {
   transfer: 'urn:express-async-api:transfer',
   invalidResult: 'urn:express-async-api:invalid-result',
   storeUnavailable: 'urn:express-async-api:store-unavailable',
+  replyTooLarge: 'urn:express-async-api:reply-too-large',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -53,6 +54,7 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_TRANSFER: problemTypes.transfer,
   ERR_INVALID_RESULT: problemTypes.invalidResult,
   ERR_STORE_UNAVAILABLE: problemTypes.storeUnavailable,
+  ERR_REPLY_TOO_LARGE: problemTypes.replyTooLarge,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */
@@ -71,8 +73,9 @@ export function statusOf(error: unknown): number {
 export function problemFromError(error: unknown): Problem {
   const status = statusOf(error);
   const message = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
-  const declared = (error as { expose?: unknown } | null)?.expose;
-  const expose = typeof declared === 'boolean' ? declared : status < 500;
+  const { expose: declared, syscall } = (error ?? {}) as { expose?: unknown; syscall?: unknown };
+  // A system error's message names the server's files (ENOENT … '/srv/app/…'), whatever its status.
+  const expose = typeof syscall === 'string' ? false : typeof declared === 'boolean' ? declared : status < 500;
   // By code rather than class: errors that crossed a thread or process boundary keep theirs.
   const { code, title } = (error ?? {}) as { code?: unknown; title?: unknown };
   const type = typeof code === 'string' ? typeByCode[code] : undefined;

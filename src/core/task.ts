@@ -4,15 +4,35 @@ import type { Problem } from './problem.js';
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
 /**
- * A recorded HTTP response, replayed by the monitor once the task succeeded.
- *
- * `headers` is a flat list of lower-case names and values, `[name, value, name, value, …]`;
- * a name may repeat (several `set-cookie` headers). A `string` body is UTF-8 text.
+ * A recorded HTTP response, replayed by the monitor once the task succeeded: what Node
+ * would have put on the wire for the handler, less what belongs to one transfer (`Date`,
+ * `Connection`, `Keep-Alive`), which the replay's own connection supplies.
  */
 export interface Reply {
   readonly status: number;
+  /** The reason phrase, when the handler gave one of its own. */
+  readonly statusMessage?: string;
+  /**
+   * A flat list of names and values, `[name, value, name, value, …]`, names as the handler
+   * wrote them; a header of several values (`Set-Cookie`) is its name repeated, consecutively.
+   */
   readonly headers: readonly string[];
+  /** The body; a `string` is UTF-8 text. Nothing for 204, 304 and 1xx statuses. */
   readonly body: string | Uint8Array | undefined;
+  /**
+   * The byte length of each chunk written, when the head was sent before the end
+   * (`writeHead`, `write`, `flushHeaders`): the replay writes them so, and Node frames them
+   * as it framed the original (chunked, unless a length was set).
+   */
+  readonly chunks?: readonly number[];
+  /**
+   * Lower-case names of headers the handler removed and did not set again: the replay
+   * removes them too (from what middleware set on the monitor's response, and, for
+   * `content-length`, `transfer-encoding` and `date`, from what Node would add).
+   */
+  readonly removed?: readonly string[];
+  /** Trailers (`res.addTrailers`), `[name, value, …]`. */
+  readonly trailers?: readonly string[];
 }
 
 /** A task as a store holds it. Stores return these; only stores change them. */

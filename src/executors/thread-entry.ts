@@ -1,15 +1,15 @@
 // Runs inside a worker thread only: piscina loads this file by URL, and nothing imports
-// it. For each task it imports the handler module, builds a request from the snapshot
-// and a recording response, runs the handler, and answers with the reply (or the error
-// as plain data), both cloneable.
+// it. For each task it imports the handler module, builds Express's req and res for it
+// (thread-express.ts) with the response over a capture, runs the handler, and answers
+// with the reply (or the error as plain data), both cloneable.
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import type { RequestSnapshot } from '../core/backend.js';
+import { createCapture } from '../capture/capture.js';
+import { runHandler, type AnyHandler } from '../capture/run-handler.js';
 import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
 import { checkProgress } from '../core/progress.js';
-import { RecordingResponse } from '../express/recording-response.js';
-import { runHandler, type AnyHandler } from '../express/run-handler.js';
 import { displayName } from './module-name.js';
+import { buildRequest, responsePrototype } from './thread-express.js';
 import type { FromThread, ThreadResult, ThreadTask, ToThread } from './thread-messages.js';
 
 // Progress from a CPU loop may come a million times a second; the monitor needs a few.
@@ -39,36 +39,6 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
     );
   }
   return handler as AnyHandler;
-}
-
-/** What a handler module gets as `req`: the snapshot's fields, `secure`, `get()`, and `task`. */
-// The fields are the snapshot's, declared once (there) and copied in the constructor.
-interface SnapshotRequest extends RequestSnapshot {}
-class SnapshotRequest {
-  readonly secure: boolean;
-  readonly task: { readonly id: string; readonly signal: AbortSignal; progress(fraction: number, message?: string): void };
-
-  constructor(snapshot: RequestSnapshot, task: SnapshotRequest['task']) {
-    Object.assign(this, snapshot);
-    // A Buffer arrives as a plain Uint8Array; give the handler its Buffer back.
-    const { body } = snapshot;
-    if (body instanceof Uint8Array && !Buffer.isBuffer(body)) {
-      (this as { body: unknown }).body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    }
-    this.secure = snapshot.protocol === 'https';
-    this.task = task;
-  }
-
-  /** A request header, as Express's `req.get()` (`referer` and `referrer` are one). */
-  get(name: string): string | string[] | undefined {
-    const lower = name.toLowerCase();
-    if (lower === 'referer' || lower === 'referrer') return this.headers.referer ?? this.headers.referrer;
-    return this.headers[lower];
-  }
-
-  header(name: string): string | string[] | undefined {
-    return this.get(name);
-  }
 }
 
 // Reports progress on the port, at most every PROGRESS_INTERVAL ms, the latest value last.
@@ -102,13 +72,17 @@ export default async function runThreadTask({ job, taskId, port }: ThreadTask): 
   port.on('message', (message: ToThread) => {
     if (message.type === 'abort') controller.abort(fromErrorShape(message.reason));
   });
-  port.postMessage({ type: 'started' } satisfies FromThread);
   const progress = progressReporter(port);
   try {
     const handler = await loadHandler(job.module, job.exportName);
-    const req = new SnapshotRequest(job.request, { id: taskId, signal: controller.signal, progress: progress.report });
-    const res = new RecordingResponse({ isAborted: () => controller.signal.aborted });
-    return { ok: true, reply: await runHandler(handler, req, res) };
+    const prototype = responsePrototype(job.module, job.settings);
+    // Running from here: what a thread loads once (the module, Express) is loaded.
+    port.postMessage({ type: 'started' } satisfies FromThread);
+    const req = buildRequest(job.module, job.request, { id: taskId, signal: controller.signal, progress: progress.report });
+    const { statusCode, headers } = job.response;
+    const capture = createCapture(prototype, { req, statusCode, headers, maxBytes: job.maxReplyBytes });
+    controller.signal.addEventListener('abort', () => capture.abort(), { once: true });
+    return { ok: true, reply: await runHandler(handler, req, capture) };
   } catch (error) {
     return { ok: false, error: toErrorShape(error) };
   } finally {

@@ -35,7 +35,7 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
         filename: threadEntry.href,
         maxThreads: max,
         ...(min === undefined ? {} : { minThreads: min }),
-        ...(idleTimeout === undefined ? {} : { idleTimeout }),
+        idleTimeout,
         ...(resourceLimits === undefined ? {} : { resourceLimits }),
       });
       // A thread that fails between tasks (a late callback of a finished handler throws).

@@ -1,28 +1,19 @@
 import type { ServerResponse } from 'node:http';
-import vary from 'vary';
+import { replay, setExtraHeaders, type ExtraHeaders, type ReplayRequest } from '../capture/replay.js';
 import type { AsyncApiError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
 import { canceledProblem, problemFromError, toProblemDocument, type Problem } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
-import { toStatusDocument, type Reply, type Task } from '../core/task.js';
+import { toStatusDocument, type Task } from '../core/task.js';
 
 /** The settings the answers depend on. */
 export type AnswerSettings = Pick<Configuration, 'retryAfter' | 'exposeErrors'>;
 
-/** Headers added to an answer; a `Vary` is merged with the reply's own. */
-export type ExtraHeaders = Record<string, string> | undefined;
-
-function setExtra(res: ServerResponse, headers: ExtraHeaders): void {
-  if (headers === undefined) return;
-  for (const [name, value] of Object.entries(headers)) {
-    if (name === 'Vary') vary(res, value);
-    else res.setHeader(name, value);
-  }
-}
+export type { ExtraHeaders };
 
 // Our own answers describe a moment of a task: never cache them.
 function sendText(res: ServerResponse, status: number, type: string, text: string, headers: ExtraHeaders): void {
-  setExtra(res, headers);
+  setExtraHeaders(res, headers);
   res.statusCode = status;
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -74,32 +65,24 @@ export function sendUnavailable(res: ServerResponse, error: AsyncApiError, insta
   sendProblem(res, problemFromError(error), instance, config, { 'Retry-After': String(config.retryAfter) });
 }
 
-/** Replays a recorded reply: its status, its headers (over any the app set), its body. */
-export function sendReply(res: ServerResponse, reply: Reply, headers?: ExtraHeaders): void {
-  res.statusCode = reply.status;
-  const list = reply.headers;
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i] as string;
-    const value = list[i + 1] as string;
-    // The first occurrence replaces what the app set; later ones (set-cookie) add to it.
-    if (list.indexOf(name) === i) res.setHeader(name, value);
-    else res.appendHeader(name, value);
-  }
-  setExtra(res, headers);
-  res.end(reply.body);
-}
-
 /**
- * Answers with what a task is now: 202 and its status document while it is live, its
- * replayed reply once it succeeded, a problem document once it failed or was canceled.
+ * Answers `request` with what a task is now: 202 and its status document while it is
+ * live, its replayed reply once it succeeded (conditional and `Range` requests apply), a problem document once it failed or was canceled.
  */
-export function answerTask(res: ServerResponse, task: Task, monitor: string, config: AnswerSettings, headers?: ExtraHeaders): void {
+export function answerTask(
+  res: ServerResponse,
+  request: ReplayRequest,
+  task: Task,
+  monitor: string,
+  config: AnswerSettings,
+  headers?: ExtraHeaders,
+): void {
   switch (task.status) {
     case 'queued':
     case 'running':
       return sendAccepted(res, task, monitor, config, headers);
     case 'succeeded':
-      return sendReply(res, task.reply!, headers);
+      return replay(res, task.reply!, request, headers);
     case 'failed':
       return sendProblem(res, task.problem!, monitor, config, headers);
     case 'canceled':
@@ -113,6 +96,7 @@ export function answerTask(res: ServerResponse, task: Task, monitor: string, con
  */
 export async function answerWhenSettled(
   res: ServerResponse,
+  request: ReplayRequest,
   registry: TaskRegistry,
   id: string,
   owner: string | undefined,
@@ -124,5 +108,5 @@ export async function answerWhenSettled(
   const gone = new AbortController();
   res.once('close', () => gone.abort());
   const task = await registry.settled(id, owner, wait * 1000, gone.signal);
-  if (!gone.signal.aborted) answerTask(res, task, monitor, config, headers);
+  if (!gone.signal.aborted) answerTask(res, request, task, monitor, config, headers);
 }

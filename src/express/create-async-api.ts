@@ -9,18 +9,19 @@ import {
   resolveWorkerRouteOptions,
   type AsyncApiOptions,
   type CloseOptions,
-  type Configuration,
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
 import { TaskRegistry } from '../core/registry.js';
 import type { Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
+import type { ReplayRequest } from '../capture/replay.js';
 import { answerWhenSettled, sendAccepted, sendUnavailable } from './answers.js';
 import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
 import { parsePrefer, preferredWait } from './prefer.js';
-import { snapshotRequest } from './request-snapshot.js';
+import { moduleJob } from './request-snapshot.js';
+import { monitorLocation } from './location.js';
 import { createStatusRouter } from './status-router.js';
 import type { AsyncHandler } from './types.js';
 
@@ -53,11 +54,6 @@ export interface AsyncApi {
   close(options?: CloseOptions): Promise<void>;
 }
 
-// The monitor of a task submitted through `req`: the status path of the app the route is
-// on, under whatever path that app is mounted at.
-function monitorPath(req: Request, config: Configuration<Request>, id: string): string {
-  return `${req.app.path()}${config.statusPath}/${id}`;
-}
 
 /**
  * Creates a registry of asynchronous tasks with its route wrapper and status monitor.
@@ -74,27 +70,33 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const registry = new TaskRegistry(backend.store);
 
   // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
-  // the task's own answer if it ends in time), or a 503 problem.
+  // the task's own answer if it ends in time), or a 503 problem. The monitor's URL is
+  // built before the job starts: if that throws, nothing stays registered.
   async function submit(
     req: Request,
     res: Response,
     next: NextFunction,
     start: (id: string) => void | Promise<void>,
   ): Promise<void> {
+    // As the request came, before the handler's copy loses its conditional headers.
+    const request = { method: req.method, headers: req.headers };
     let task;
     let owner;
+    let monitor!: string;
     try {
       owner = ownerOf(req, config);
-      task = await registry.submit(owner, start);
+      task = await registry.submit(owner, (id) => {
+        monitor = monitorLocation(req, config, id);
+        return start(id);
+      });
     } catch (error) {
       if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
       else next(error);
       return;
     }
-    const monitor = monitorPath(req, config, task.id);
-    if (req.headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
+    if (request.headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
     try {
-      await answerAsPreferred(req, res, task, owner, monitor);
+      await answerAsPreferred(request, res, task, owner, monitor);
     } catch (error) {
       next(error);
     }
@@ -102,15 +104,15 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
 
   // Prefer: respond-async answers 202 at once; wait=N holds the answer until the task ends,
   // for N seconds at most. Both: up to N seconds, then 202 (RFC 7240 §4.1).
-  async function answerAsPreferred(req: Request, res: Response, task: Task, owner: string | undefined, monitor: string) {
-    const preferences = parsePrefer(req.get('prefer'));
+  async function answerAsPreferred(request: ReplayRequest, res: Response, task: Task, owner: string | undefined, monitor: string) {
+    const preferences = parsePrefer(String(request.headers.prefer));
     const respondAsync = preferences.has('respond-async');
     const wait = preferredWait(preferences, config.maxWait);
     if (wait === undefined) {
       return sendAccepted(res, task, monitor, config, respondAsync ? { 'Preference-Applied': 'respond-async', Vary: 'Prefer' } : { Vary: 'Prefer' });
     }
     const headers = { 'Preference-Applied': respondAsync ? `respond-async, wait=${wait}` : `wait=${wait}`, Vary: 'Prefer' };
-    await answerWhenSettled(res, registry, task.id, owner, wait, monitor, config, headers);
+    await answerWhenSettled(res, request, registry, task.id, owner, wait, monitor, config, headers);
   }
 
   const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {
@@ -123,7 +125,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req), route));
+      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route));
     };
   };
 
@@ -133,9 +135,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      void submit(req, res, next, (id) =>
-        backend.runModule(id, { module: href, exportName: route.exportName, request: snapshotRequest(req) }, route),
-      );
+      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route));
     };
   };
 

@@ -5,7 +5,7 @@ import { canceledProblem, toProblemDocument, type ProblemDocument } from '../cor
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished, toStatusDocument, type Reply, type StatusDocument, type Task } from '../core/task.js';
 
-/** A recorded reply in an event: headers as an object, a binary body in base64. */
+/** A recorded reply in an event: headers as an object with lower-case names, a binary body in base64. */
 export interface ReplyDocument {
   status: number;
   headers: Record<string, string | string[]>;
@@ -22,7 +22,7 @@ export interface DoneDocument extends StatusDocument {
 function toReplyDocument(reply: Reply): ReplyDocument {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < reply.headers.length; i += 2) {
-    const name = reply.headers[i] as string;
+    const name = (reply.headers[i] as string).toLowerCase();
     const value = reply.headers[i + 1] as string;
     const existing = headers[name];
     headers[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];

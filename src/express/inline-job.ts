@@ -1,8 +1,10 @@
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { createCapture } from '../capture/capture.js';
+import { withoutConditionals } from '../capture/replay.js';
+import { runHandler, type AnyHandler } from '../capture/run-handler.js';
 import type { InlineJob } from '../core/backend.js';
 import type { ExecutionContext } from '../core/runner.js';
-import { RecordingResponse, type JsonSettings } from './recording-response.js';
-import { runHandler, type AnyHandler } from './run-handler.js';
+import { headerList } from './request-snapshot.js';
 import type { AsyncHandler, TaskInfo, TaskRequest } from './types.js';
 
 // What the handler learns of its task as req.task; the signal is made when first asked for.
@@ -22,20 +24,24 @@ class InlineTaskInfo implements TaskInfo {
   }
 }
 
-/** The job of an inline task: the handler, called with the live request and a recording response. */
-export function inlineJob(handler: AsyncHandler, req: Request): InlineJob {
+/**
+ * The job of an inline task: the handler, called later with the live request and the
+ * app's own `res` over a capture. The capture starts from the response as middleware left
+ * it now, before the 202 is written: its status, headers and `res.locals`.
+ */
+export function inlineJob(handler: AsyncHandler, req: Request, res: Response, maxReplyBytes: number): InlineJob {
+  const base = Object.getPrototypeOf(res) as object;
+  const statusCode = res.statusCode;
+  const headers = headerList(res);
+  const locals = res.locals;
+  // The conditional and Range headers belong to the request that reads the reply.
+  req.headers = withoutConditionals(req.headers);
   return (context) => {
-    const res = new RecordingResponse({
-      // Express's settings of res.json, read as the app has them when the handler calls it.
-      json: (): JsonSettings => ({
-        replacer: req.app.get('json replacer') as JsonSettings['replacer'],
-        spaces: req.app.get('json spaces') as JsonSettings['spaces'],
-        escape: req.app.get('json escape') as JsonSettings['escape'],
-      }),
-      secret: (req as { secret?: string }).secret,
-      isAborted: () => context.aborted,
-    });
+    const capture = createCapture(base, { req, locals, statusCode, headers, maxBytes: maxReplyBytes }, req.socket);
     (req as TaskRequest).task = new InlineTaskInfo(context);
-    return runHandler(handler as AnyHandler, req, res);
+    const stop = context.onAbort(() => capture.abort());
+    const reply = runHandler(handler as AnyHandler, req, capture);
+    reply.then(stop, stop);
+    return reply;
   };
 }

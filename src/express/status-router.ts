@@ -7,6 +7,7 @@ import { isFinished } from '../core/task.js';
 import { answerTask, answerWhenSettled, sendProblem, sendStatusDocument, sendUnavailable } from './answers.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
+import { monitorLocation } from './location.js';
 import { ownerOf } from './owner.js';
 
 const allowed = 'GET, HEAD, DELETE';
@@ -37,11 +38,13 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
     if (!path.startsWith(prefix)) return next();
     const raw = path.endsWith('/') ? path.slice(prefix.length, -1) : path.slice(prefix.length);
     if (raw.includes('/')) return next();
-    const monitor = `${req.baseUrl}${prefix}${raw}`;
+    const id = decodeId(raw);
+    // Its own URL, as every answer of the task names it (a broken id has none to build).
+    let monitor = `${req.baseUrl}${prefix}${raw}`;
 
     const answer = async (): Promise<void> => {
-      const id = decodeId(raw);
       if (id === undefined) throw new TaskNotFoundError(raw);
+      monitor = monitorLocation(req, config, id);
       const owner = ownerOf(req, config);
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
@@ -50,9 +53,9 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
         if (wait === undefined) {
           const task = await registry.get(id, owner);
-          return answerTask(res, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
+          return answerTask(res, req, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
         }
-        return answerWhenSettled(res, registry, id, owner, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
+        return answerWhenSettled(res, req, registry, id, owner, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));

@@ -1,34 +1,55 @@
 import { InvalidResultError, NoResponseError } from '../core/errors.js';
 import type { Reply } from '../core/task.js';
-import type { RecordingResponse } from './recording-response.js';
+import type { Capture } from './capture.js';
 
 /** An Express-shaped handler, as far as running it needs. */
 export type AnyHandler = (req: never, res: never, next: (error?: unknown) => void) => unknown;
+
+/** The parts of Express's `res` that answering with a returned value uses. */
+interface ValueResponse {
+  readonly headersSent: boolean;
+  statusCode: number;
+  json?: (body: unknown) => unknown;
+  setHeader(name: string, value: string): unknown;
+  end(body?: string): unknown;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-// An async handler that resolved having written nothing: its value is the answer.
-function answerWithValue(res: RecordingResponse, value: unknown): void {
+// A handler that returned without writing: its value is the answer, as res.json() sends it.
+function answerWithValue(res: ValueResponse, value: unknown): void {
   if (res.headersSent) return; // it wrote, and ends the response itself
   if (value === undefined) {
-    res.status(res.statusCode === 200 ? 204 : res.statusCode).end();
+    if (res.statusCode === 200) res.statusCode = 204;
+    res.end();
     return;
   }
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new InvalidResultError(`The handler returned a ${typeof value}, which cannot be sent as JSON; return a JSON value or write the response.`);
   }
   try {
-    res.json(value);
+    if (typeof res.json === 'function') {
+      res.json(value);
+    } else {
+      // Not an Express response (a plain Node server): JSON as Express would write it.
+      const text = JSON.stringify(value);
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.end(text);
+    }
   } catch (error) {
     throw new InvalidResultError(`The handler's result cannot be sent as JSON: ${(error as Error).message}`, { cause: error });
   }
 }
 
 /**
- * Calls an Express handler with a recording response, and resolves with the reply once
- * the handler has ended the response. A throw, a rejection or `next(error)` rejects.
+ * Calls an Express handler with a capture for its response, and resolves with the reply
+ * once the handler has ended it. A throw, a rejection, `next(error)` or a failed capture
+ * (its body passed the size bound, the handler destroyed it) rejects.
+ *
+ * While the handler runs, `req.res` is the capture (Express's `req.fresh` reads it) and
+ * `req.next` the handler's own `next` (as `res.format` and `res.render` call it).
  *
  * - An async handler that resolves without writing: its value becomes the 200 JSON
  *   body; no value, 204.
@@ -37,19 +58,28 @@ function answerWithValue(res: RecordingResponse, value: unknown): void {
  *   waiting for a callback, as in Express; it must end the response (or time out).
  * - `next()` with no error, `'route'` or `'router'`: fails with 404, as Express would.
  */
-export function runHandler(handler: AnyHandler, req: unknown, res: RecordingResponse): Promise<Reply> {
-  return new Promise<Reply>((resolve, reject) => {
-    res.reply.then(resolve, reject);
+export function runHandler(handler: AnyHandler, req: object, capture: Capture<object>): Promise<Reply> {
+  const { res } = capture;
+  return new Promise<Reply>((resolve, rejectWith) => {
+    // A failed handler's capture stops too: a sendFile in flight stops reading its file.
+    const reject = (error: unknown): void => {
+      rejectWith(error);
+      capture.abort();
+    };
+    capture.reply.then(resolve, reject);
     const next = (error?: unknown): void => {
       reject(error === undefined || error === 'route' || error === 'router' ? new NoResponseError() : error);
     };
     const settleWith = (value: unknown): void => {
       try {
-        answerWithValue(res, value);
+        answerWithValue(res as unknown as ValueResponse, value);
       } catch (error) {
         reject(error);
       }
     };
+    const request = req as { res?: unknown; next?: unknown };
+    request.res = res;
+    request.next = next;
     let returned: unknown;
     try {
       returned = handler(req as never, res as never, next);

@@ -1,0 +1,80 @@
+import { isUtf8 } from 'node:buffer';
+import type { Reply } from '../core/task.js';
+
+/** The state of a capture when its handler ended the response. */
+export interface CapturedState {
+  readonly status: number;
+  readonly statusMessage: string | undefined;
+  readonly headers: ReadonlyMap<string, readonly [string, string | number | readonly string[]]>;
+  readonly removed: ReadonlySet<string> | undefined;
+  readonly sendDate: boolean;
+  readonly chunks: readonly (string | Uint8Array)[];
+  /** The byte length of each chunk, when the head was sent before the end. */
+  readonly chunkLengths: readonly number[] | undefined;
+  readonly trailers: readonly string[] | undefined;
+}
+
+// Headers about the connection that carried a response, and the date it was sent: the
+// replay's own connection and moment supply them.
+const perTransfer = new Set(['connection', 'keep-alive', 'date']);
+
+// The same header values recur in nearly every reply; one shared string for each keeps
+// them out of every stored task.
+const common = new Map(
+  [
+    'application/json; charset=utf-8',
+    'text/html; charset=utf-8',
+    'text/plain; charset=utf-8',
+    'application/octet-stream',
+    'Express',
+    'Accept',
+    'bytes',
+    'no-store',
+    'no-cache',
+  ].map((value) => [value, value]),
+);
+const shared = (value: string): string => common.get(value) ?? value;
+
+// Text bodies up to this size are kept as strings: a V8 string of ASCII or Latin-1 text
+// costs a byte per character and no buffer.
+const TEXT_LIMIT = 1 << 20;
+
+// `asText`: bytes that are UTF-8 text may be kept as a string. Not when a header has
+// characters beyond ASCII: Node writes the head of a response that ends with a string as
+// UTF-8 together with it, and otherwise as Latin-1, so the replay must end as the handler did.
+function bodyOf(chunks: readonly (string | Uint8Array)[], asText: boolean): string | Uint8Array | undefined {
+  if (chunks.length === 0) return undefined;
+  if (chunks.length === 1 && typeof chunks[0] === 'string') return chunks[0];
+  let total = 0;
+  for (const chunk of chunks) total += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+  // A buffer of its own: a slice of Node's shared pool would keep the whole pool alive.
+  const bytes = Buffer.from(new ArrayBuffer(total));
+  let offset = 0;
+  for (const chunk of chunks) {
+    offset += typeof chunk === 'string' ? bytes.write(chunk, offset) : (bytes.set(chunk, offset), chunk.byteLength);
+  }
+  if (asText && total <= TEXT_LIMIT && isUtf8(bytes)) return bytes.toString('utf8');
+  return new Uint8Array(bytes.buffer, 0, total);
+}
+
+/** The reply a capture recorded, as compact as the store keeps it. */
+export function toReply(state: CapturedState): Reply {
+  const { status } = state;
+  const headers: string[] = [];
+  for (const [lower, [name, value]] of state.headers) {
+    if (perTransfer.has(lower)) continue;
+    if (Array.isArray(value)) for (const one of value as readonly string[]) headers.push(name, shared(String(one)));
+    else headers.push(name, shared(String(value)));
+  }
+  const asciiHead = !/[^\x00-\x7f]/.test(state.statusMessage ?? '') && headers.every((text) => !/[^\x00-\x7f]/.test(text));
+  let removed = state.removed === undefined ? undefined : [...state.removed];
+  if (!state.sendDate && !removed?.includes('date')) (removed ??= []).push('date');
+  // Node sends no body with these, whatever was written.
+  const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
+  const reply: { -readonly [K in keyof Reply]: Reply[K] } = { status, headers, body: bodiless ? undefined : bodyOf(state.chunks, asciiHead) };
+  if (state.statusMessage !== undefined) reply.statusMessage = state.statusMessage;
+  if (state.chunkLengths !== undefined && !bodiless) reply.chunks = state.chunkLengths.slice();
+  if (removed !== undefined && removed.length > 0) reply.removed = removed;
+  if (state.trailers !== undefined) reply.trailers = state.trailers.slice();
+  return reply;
+}

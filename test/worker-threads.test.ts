@@ -184,6 +184,13 @@ describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {
     );
   });
 
+  it('fails res.render() in a thread, which has no app and no views, naming the method', async () => {
+    const app = setup({ exposeErrors: true }, (app, tasks) => app.post('/render', tasks.asyncApi.worker(module('renders.mjs'))));
+    const { done } = await run(app, '/render');
+    expect(done.status).toBe(500);
+    expect(done.body.detail).toMatch(/^res\.render\(\) is not supported in an async task: views render through the app/);
+  });
+
   it('fails a task whose request cannot be cloned to a thread, and nothing else', async () => {
     const app = setup(undefined, (app, tasks) => {
       app.post(

@@ -134,6 +134,8 @@ class CaptureSurface {
   // The status line, once fixed; and whether that was before end() (writeHead, write, flushHeaders).
   #head: { status: number; message: string | undefined; early: boolean } | undefined;
   #chunkLengths: number[] | undefined;
+  // Whether Node would send an early head as UTF-8 (see #sending); decided by the first send after it.
+  #utf8Head: boolean | undefined;
   #settle: { resolve(reply: Reply): void; reject(error: unknown): void } | undefined;
   #socket: StandInSocket | undefined;
   #realSocket: Partial<StandInSocket> | undefined;
@@ -185,10 +187,13 @@ class CaptureSurface {
 
   setHeaders(headers: Headers | Map<string, HeaderValue>): this {
     if (this.#head !== undefined) throw headersSent('set');
+    // As Node: the cookies are gathered and set last, as one header of several values.
+    const cookies: string[] = [];
     for (const [name, value] of headers) {
-      if (name.toLowerCase() === 'set-cookie' && headers instanceof Headers) this.setHeader(name, headers.getSetCookie());
+      if (name === 'set-cookie') cookies.push(...(Array.isArray(value) ? (value as string[]) : [String(value)]));
       else this.setHeader(name, value);
     }
+    if (cookies.length > 0) this.setHeader('set-cookie', cookies);
     return this;
   }
 
@@ -312,6 +317,7 @@ class CaptureSurface {
 
   flushHeaders(): void {
     if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, true);
+    this.#sending('', undefined);
   }
 
   // Interim responses belong to the submit's connection, which has had its 202.
@@ -327,14 +333,19 @@ class CaptureSurface {
     if (callback) process.nextTick(callback);
   }
 
-  addTrailers(headers: Record<string, string> | readonly [string, string][]): void {
-    const trailers = (this.#trailers ??= []);
+  addTrailers(headers: Record<string, HeaderValue> | readonly [string, HeaderValue][]): void {
+    // As Node: each call replaces the trailers; a value of several is sent line by line.
+    const trailers: string[] = [];
     const entries = Array.isArray(headers) ? headers : Object.entries(headers);
-    for (const [name, value] of entries as [string, string][]) {
+    for (const [name, value] of entries as [string, HeaderValue][]) {
       validateHeaderName(name);
-      validateHeaderValue(name, value);
-      trailers.push(name, String(value));
+      const values = Array.isArray(value) && value.length > 1 ? (value as string[]) : [Array.isArray(value) ? value.join('; ') : String(value)];
+      for (const one of values) {
+        validateHeaderValue(name, one);
+        trailers.push(name, String(one));
+      }
     }
+    this.#trailers = trailers;
   }
 
   // Fixes the status line as Node's writeHead() does: a status code from 100 to 999.
@@ -363,6 +374,7 @@ class CaptureSurface {
     }
     checkChunk(chunk);
     if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, true);
+    this.#sending(chunk, typeof encoding === 'string' ? encoding : undefined);
     const kept = this.#settle !== undefined && this.#record(chunk, typeof encoding === 'string' ? encoding : undefined);
     if (done) process.nextTick(done);
     // false once dropping: a piped source pauses, and reads no further.
@@ -388,6 +400,7 @@ class CaptureSurface {
     }
     if (data !== undefined && data !== null) checkChunk(data);
     if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, false);
+    else this.#sending(data || undefined, encoding as BufferEncoding | undefined);
     if (data !== undefined && data !== null && this.#settle !== undefined) this.#record(data, encoding as BufferEncoding | undefined);
     this.finished = true;
     const settle = this.#settle;
@@ -408,6 +421,25 @@ class CaptureSurface {
     this.emit('prefinish');
     this.emit('finish');
     this.emit('close');
+  }
+
+  // Node sends a head that went out before the end together with the first thing sent
+  // after it, in one string when that is a string: as UTF-8 (a header beyond ASCII is then
+  // UTF-8 on the wire) unless it was given as Latin-1. A chunk of a chunked body is sent
+  // after its size line, which is Latin-1; a Buffer, and an end() without data, likewise.
+  #sending(chunk: Chunk | undefined, encoding: BufferEncoding | undefined): void {
+    if (this.#utf8Head !== undefined || !this.#head?.early) return;
+    const text = typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8');
+    this.#utf8Head = text && (chunk === '' || !this.#chunked());
+  }
+
+  // Whether Node frames this body in chunks, as its _storeHeader decides for an early head.
+  #chunked(): boolean {
+    const te = this.#headers.get('transfer-encoding');
+    if (te !== undefined) return /(?:^|\W)chunked(?:$|\W)/i.test(String(te[1]));
+    const status = this.#head!.status;
+    const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200) || (this.req as { method?: string } | undefined)?.method === 'HEAD';
+    return !bodiless && !this.#headers.has('content-length') && !this.#removed?.has('transfer-encoding');
   }
 
   // Records a chunk; false (and the capture fails) when it would pass the size bound.
@@ -438,6 +470,7 @@ class CaptureSurface {
       chunks: this.#chunks,
       chunkLengths: this.#chunkLengths,
       trailers: this.#trailers,
+      utf8Head: this.#utf8Head === true,
     });
   }
 

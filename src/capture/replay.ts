@@ -138,7 +138,10 @@ export function replay(res: ServerResponse, reply: Reply, request: ReplayRequest
     }
   }
 
-  const trailers = reply.trailers;
+  // A HEAD has no body, so no trailers, and Node refuses a Trailer header without them.
+  const head = request?.method === 'HEAD';
+  if (head) res.removeHeader('Trailer');
+  const trailers = head ? undefined : reply.trailers;
   if (reply.chunks === undefined) {
     if (trailers !== undefined) res.addTrailers(pairs(trailers));
     res.end(reply.body);
@@ -146,6 +149,8 @@ export function replay(res: ServerResponse, reply: Reply, request: ReplayRequest
   }
   // The head went out before the body: so again, chunk by chunk.
   res.writeHead(res.statusCode);
+  // Sends the head as Node sent it: with an empty text, as UTF-8.
+  if (reply.utf8Head) res.write('');
   const body = bytesOf(reply.body);
   let offset = 0;
   for (const length of reply.chunks) {

@@ -12,6 +12,8 @@ export interface CapturedState {
   /** The byte length of each chunk, when the head was sent before the end. */
   readonly chunkLengths: readonly number[] | undefined;
   readonly trailers: readonly string[] | undefined;
+  /** Whether Node sent the (early) head as UTF-8, with the first text written after it. */
+  readonly utf8Head: boolean;
 }
 
 // Headers about the connection that carried a response, and the date it was sent: the
@@ -76,5 +78,7 @@ export function toReply(state: CapturedState): Reply {
   if (state.chunkLengths !== undefined && !bodiless) reply.chunks = state.chunkLengths.slice();
   if (removed !== undefined && removed.length > 0) reply.removed = removed;
   if (state.trailers !== undefined) reply.trailers = state.trailers.slice();
+  // Only a head beyond ASCII reads differently as UTF-8.
+  if (state.utf8Head && !asciiHead && reply.chunks !== undefined) reply.utf8Head = true;
   return reply;
 }

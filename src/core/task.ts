@@ -33,6 +33,11 @@ export interface Reply {
   readonly removed?: readonly string[];
   /** Trailers (`res.addTrailers`), `[name, value, …]`. */
   readonly trailers?: readonly string[];
+  /**
+   * Node sent the head, which has characters beyond ASCII, as UTF-8 (it went out early,
+   * with the first text written); the replay sends it so too.
+   */
+  readonly utf8Head?: true;
 }
 
 /** A task as a store holds it. Stores return these; only stores change them. */

@@ -55,6 +55,9 @@ export interface AsyncApi {
 }
 
 
+// When answering itself failed (the app's error handler threw): end the connection, not the process.
+const lastResort = (res: Response) => (): void => void res.destroy();
+
 /**
  * Creates a registry of asynchronous tasks with its route wrapper and status monitor.
  *
@@ -125,7 +128,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route));
+      submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route)).catch(lastResort(res));
     };
   };
 
@@ -135,7 +138,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route));
+      submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route)).catch(
+        lastResort(res),
+      );
     };
   };
 

@@ -76,11 +76,16 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
     };
 
     answer().catch((error: unknown) => {
-      // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
-      if (res.headersSent) res.destroy();
-      else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, monitor, config);
-      else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, config);
-      else next(error);
+      try {
+        // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
+        if (res.headersSent) res.destroy();
+        else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, monitor, config);
+        else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, config);
+        else next(error);
+      } catch {
+        // Answering failed too (a reply Node refuses): end the connection, not the process.
+        res.destroy();
+      }
     });
   };
 }

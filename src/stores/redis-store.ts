@@ -96,27 +96,23 @@ const scripts = {
 type ScriptName = keyof typeof scripts;
 type Scripted = Redis & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
 
-interface StoredReply {
-  status: number;
-  headers: string[];
-  body?: string;
-  base64?: true;
-}
+// A reply as JSON: its fields as they are, a binary body in base64.
+type StoredReply = Omit<Reply, 'body'> & { body?: string; base64?: true };
 
 function encodeReply(reply: Reply): string {
-  const stored: StoredReply = { status: reply.status, headers: [...reply.headers] };
-  if (typeof reply.body === 'string') stored.body = reply.body;
-  else if (reply.body !== undefined) {
-    stored.body = Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength).toString('base64');
+  const { body, ...rest } = reply;
+  const stored: StoredReply = rest;
+  if (typeof body === 'string') stored.body = body;
+  else if (body !== undefined) {
+    stored.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64');
     stored.base64 = true;
   }
   return JSON.stringify(stored);
 }
 
 function decodeReply(text: string): Reply {
-  const stored = JSON.parse(text) as StoredReply;
-  const body = stored.base64 && stored.body !== undefined ? new Uint8Array(Buffer.from(stored.body, 'base64')) : stored.body;
-  return { status: stored.status, headers: stored.headers, body };
+  const { body, base64, ...rest } = JSON.parse(text) as StoredReply;
+  return { ...rest, body: base64 && body !== undefined ? new Uint8Array(Buffer.from(body, 'base64')) : body };
 }
 
 function fromHash(id: string, hash: Record<string, string>): Task | undefined {

@@ -41,8 +41,8 @@ export interface Capture<T> {
 }
 
 // The capture's own controls, kept off the names a handler or Node might use.
-const kReply = Symbol('reply');
-const kAbort = Symbol('abort');
+const kState = Symbol('capture');
+const kOwnLocals = Symbol('locals');
 
 const nodeError = (code: string, message: string, Type: ErrorConstructor = Error): Error =>
   Object.assign(new Type(message), { code });
@@ -97,6 +97,38 @@ class StandInSocket extends EventEmitter {
   }
 }
 
+// The capture's own state, kept off the names a handler or Node might read.
+class CaptureState {
+  // Lower-case name → [name as given, value as given], in the order first set, as Node keeps them.
+  readonly headers = new Map<string, [string, HeaderValue]>();
+  chunks: Chunk[] | undefined = undefined;
+  bytes = 0;
+  // Names removed (lower case) that were not set again: the replay removes them too.
+  removed: Set<string> | undefined = undefined;
+  trailers: string[] | undefined = undefined;
+  // The status line, once fixed; and whether that was before end() (writeHead, write, flushHeaders).
+  head: { status: number; message: string | undefined; early: boolean } | undefined = undefined;
+  chunkLengths: number[] | undefined = undefined;
+  // Whether Node would send an early head as UTF-8 (see #sending); decided by the first send after it.
+  utf8Head: boolean | undefined = undefined;
+  resolve: ((reply: Reply) => void) | undefined = undefined;
+  reject: ((error: unknown) => void) | undefined = undefined;
+  socket: StandInSocket | undefined = undefined;
+  finishedEmitted = false;
+  // Whether a header was ever set: Node's writeHead() treats the headers it is given so.
+  everSet = false;
+  // The real res.locals, copied when the handler first reads its own.
+  localsFrom: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly maxBytes: number,
+    readonly realSocket: Partial<StandInSocket> | undefined,
+    locals: Record<string, unknown> | undefined,
+  ) {
+    this.localsFrom = locals;
+  }
+}
+
 // The event methods come from the prototype chain (Node's ServerResponse is an EventEmitter).
 interface CaptureSurface extends Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit' | 'listenerCount' | 'removeListener'> {}
 
@@ -107,78 +139,71 @@ interface CaptureSurface extends Pick<EventEmitter, 'on' | 'once' | 'off' | 'emi
  * Express's `res` (`json`, `send`, `sendFile`, `cookie`, `redirect`, `format`, `render`…)
  * is Express's own, from the prototype this surface is put on (see `createCapture`), and
  * writes through these.
+ *
+ * Never constructed: its methods are put on a prototype per app, and a capture is an
+ * object of that prototype with the fields below, set by `createCapture` (a constructor
+ * called with another prototype's objects costs several times more).
  */
 class CaptureSurface {
-  statusCode: number;
-  statusMessage: string | undefined = undefined;
-  locals: Record<string, unknown>;
-  readonly req: unknown;
-  sendDate = true;
-  chunkedEncoding = false;
-  shouldKeepAlive = true;
-  useChunkedEncodingByDefault = true;
-  strictContentLength = false;
-  finished = false;
-  writable = true;
-  destroyed = false;
-  readonly [kReply]: Promise<Reply>;
+  declare statusCode: number;
+  declare statusMessage: string | undefined;
+  declare readonly req: unknown;
+  declare sendDate: boolean;
+  declare finished: boolean;
+  declare writable: boolean;
+  declare destroyed: boolean;
+  declare [kState]: CaptureState;
+  declare [kOwnLocals]: Record<string, unknown> | undefined;
 
-  // Lower-case name → [name as given, value as given], in the order first set, as Node keeps them.
-  readonly #headers = new Map<string, [string, HeaderValue]>();
-  readonly #chunks: Chunk[] = [];
-  readonly #maxBytes: number;
-  #bytes = 0;
-  // Names removed (lower case) that were not set again: the replay removes them too.
-  #removed: Set<string> | undefined;
-  #trailers: string[] | undefined;
-  // The status line, once fixed; and whether that was before end() (writeHead, write, flushHeaders).
-  #head: { status: number; message: string | undefined; early: boolean } | undefined;
-  #chunkLengths: number[] | undefined;
-  // Whether Node would send an early head as UTF-8 (see #sending); decided by the first send after it.
-  #utf8Head: boolean | undefined;
-  #settle: { resolve(reply: Reply): void; reject(error: unknown): void } | undefined;
-  #socket: StandInSocket | undefined;
-  #realSocket: Partial<StandInSocket> | undefined;
-  #finishedEmitted = false;
-  // Whether a header was ever set: Node's writeHead() treats the headers it is given so.
-  #everSet = false;
-
-  constructor(init: CaptureInit, realSocket: Partial<StandInSocket> | undefined) {
-    this.req = init.req;
-    this.statusCode = init.statusCode ?? 200;
-    this.locals = Object.assign(Object.create(null) as Record<string, unknown>, init.locals);
-    this.#maxBytes = init.maxBytes;
-    this.#realSocket = realSocket;
-    const initial = init.headers;
-    if (initial !== undefined) {
-      for (let i = 0; i + 1 < initial.length; i += 2) this.appendHeader(initial[i]!, initial[i + 1]!);
+  get locals(): Record<string, unknown> {
+    let locals = this[kOwnLocals];
+    if (locals === undefined) {
+      const state = this[kState];
+      locals = this[kOwnLocals] = Object.assign(Object.create(null) as Record<string, unknown>, state.localsFrom);
+      state.localsFrom = undefined;
     }
-    this[kReply] = new Promise<Reply>((resolve, reject) => {
-      this.#settle = { resolve, reject };
-    });
-    // A capture that fails before anyone waits (an abort) must not be an unhandled rejection.
-    this[kReply].catch(() => {});
+    return locals;
+  }
+
+  set locals(value: Record<string, unknown>) {
+    this[kOwnLocals] = value;
+  }
+
+  get chunkedEncoding(): boolean {
+    return false;
+  }
+
+  get shouldKeepAlive(): boolean {
+    return true;
+  }
+
+  get useChunkedEncodingByDefault(): boolean {
+    return true;
+  }
+
+  get strictContentLength(): boolean {
+    return false;
   }
 
   // ---- headers, as Node's OutgoingMessage keeps them -------------------------
 
   setHeader(name: string, value: HeaderValue): this {
-    if (this.#head !== undefined) throw headersSent('set');
+    if (this[kState].head !== undefined) throw headersSent('set');
     validateHeaderName(name);
     validateHeaderValue(name, value as string);
     const lower = name.toLowerCase();
-    this.#headers.set(lower, [name, value]);
-    this.#removed?.delete(lower);
-    this.#everSet = true;
+    this[kState].headers.set(lower, [name, value]);
+    this[kState].removed?.delete(lower);
+    this[kState].everSet = true;
     return this;
   }
 
   appendHeader(name: string, value: HeaderValue): this {
-    if (this.#head !== undefined) throw headersSent('append');
+    if (this[kState].head !== undefined) throw headersSent('append');
     validateHeaderName(name);
     validateHeaderValue(name, value as string);
     const lower = name.toLowerCase();
-    const existing = this.#headers.get(lower);
+    const existing = this[kState].headers.get(lower);
     if (existing === undefined) return this.setHeader(name, value);
     const before = Array.isArray(existing[1]) ? existing[1] : [String(existing[1])];
     existing[1] = before.concat(Array.isArray(value) ? (value as string[]) : [String(value)]);
@@ -186,7 +211,7 @@ class CaptureSurface {
   }
 
   setHeaders(headers: Headers | Map<string, HeaderValue>): this {
-    if (this.#head !== undefined) throw headersSent('set');
+    if (this[kState].head !== undefined) throw headersSent('set');
     // As Node: the cookies are gathered and set last, as one header of several values.
     const cookies: string[] = [];
     for (const [name, value] of headers) {
@@ -199,39 +224,39 @@ class CaptureSurface {
 
   getHeader(name: string): HeaderValue | undefined {
     if (typeof name !== 'string') throw nodeError('ERR_INVALID_ARG_TYPE', 'The "name" argument must be of type string', TypeError);
-    return this.#headers.get(name.toLowerCase())?.[1];
+    return this[kState].headers.get(name.toLowerCase())?.[1];
   }
 
   getHeaders(): Record<string, HeaderValue> {
     const headers = Object.create(null) as Record<string, HeaderValue>;
-    for (const [lower, [, value]] of this.#headers) headers[lower] = value;
+    for (const [lower, [, value]] of this[kState].headers) headers[lower] = value;
     return headers;
   }
 
   getHeaderNames(): string[] {
-    return [...this.#headers.keys()];
+    return [...this[kState].headers.keys()];
   }
 
   getRawHeaderNames(): string[] {
-    return Array.from(this.#headers.values(), ([name]) => name);
+    return Array.from(this[kState].headers.values(), ([name]) => name);
   }
 
   hasHeader(name: string): boolean {
-    return this.#headers.has(name.toLowerCase());
+    return this[kState].headers.has(name.toLowerCase());
   }
 
   removeHeader(name: string): void {
     if (typeof name !== 'string') throw nodeError('ERR_INVALID_ARG_TYPE', 'The "name" argument must be of type string', TypeError);
-    if (this.#head !== undefined) throw headersSent('remove');
+    if (this[kState].head !== undefined) throw headersSent('remove');
     const lower = name.toLowerCase();
     // As in Node, removing Date turns the Date header off.
     if (lower === 'date') this.sendDate = false;
-    this.#headers.delete(lower);
-    (this.#removed ??= new Set()).add(lower);
+    this[kState].headers.delete(lower);
+    (this[kState].removed ??= new Set()).add(lower);
   }
 
   get headersSent(): boolean {
-    return this.#head !== undefined;
+    return this[kState].head !== undefined;
   }
 
   get writableEnded(): boolean {
@@ -239,7 +264,7 @@ class CaptureSurface {
   }
 
   get writableFinished(): boolean {
-    return this.#finishedEmitted;
+    return this[kState].finishedEmitted;
   }
 
   get writableLength(): number {
@@ -263,7 +288,7 @@ class CaptureSurface {
   }
 
   get closed(): boolean {
-    return this.#finishedEmitted || this.destroyed;
+    return this[kState].finishedEmitted || this.destroyed;
   }
 
   get errored(): null {
@@ -271,7 +296,7 @@ class CaptureSurface {
   }
 
   get socket(): StandInSocket {
-    return (this.#socket ??= new StandInSocket(this.#realSocket));
+    return (this[kState].socket ??= new StandInSocket(this[kState].realSocket));
   }
 
   get connection(): StandInSocket {
@@ -281,7 +306,7 @@ class CaptureSurface {
   // ---- the head -------------------------------------------------------------
 
   writeHead(statusCode: number, reason?: string | Record<string, HeaderValue> | readonly unknown[], headers?: Record<string, HeaderValue> | readonly unknown[]): this {
-    if (this.#head !== undefined) throw headersSent('write');
+    if (this[kState].head !== undefined) throw headersSent('write');
     let given = headers;
     let message = this.statusMessage;
     if (typeof reason === 'string') message = reason;
@@ -291,7 +316,7 @@ class CaptureSurface {
     if (given !== undefined && given !== null) {
       const pairs: [string, HeaderValue][] = [];
       if (Array.isArray(given)) {
-        if (!this.#everSet && given.length > 0 && Array.isArray(given[0])) {
+        if (!this[kState].everSet && given.length > 0 && Array.isArray(given[0])) {
           for (const pair of given as [string, HeaderValue][]) pairs.push(pair);
         } else {
           if (given.length % 2 !== 0) throw nodeError('ERR_INVALID_ARG_VALUE', "The argument 'headers' is invalid.", TypeError);
@@ -300,14 +325,14 @@ class CaptureSurface {
       } else {
         for (const name of Object.keys(given)) pairs.push([name, (given as Record<string, HeaderValue>)[name]!]);
       }
-      const raw = !this.#everSet;
+      const raw = !this[kState].everSet;
       for (const [name, value] of pairs) {
         if (!name) continue;
         if (raw) this.appendHeader(name, value);
         else this.setHeader(name, value);
       }
     }
-    this.#fixHead(statusCode, message, true);
+    fixHead(this, statusCode, message, true);
     return this;
   }
 
@@ -316,8 +341,8 @@ class CaptureSurface {
   }
 
   flushHeaders(): void {
-    if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, true);
-    this.#sending('', undefined);
+    if (this[kState].head === undefined) fixHead(this, this.statusCode, this.statusMessage, true);
+    sending(this, '', undefined);
   }
 
   // Interim responses belong to the submit's connection, which has had its 202.
@@ -345,22 +370,7 @@ class CaptureSurface {
         trailers.push(name, String(one));
       }
     }
-    this.#trailers = trailers;
-  }
-
-  // Fixes the status line as Node's writeHead() does: a status code from 100 to 999.
-  #fixHead(statusCode: unknown, message: string | undefined, early: boolean): void {
-    const status = (statusCode as number) | 0;
-    if (status < 100 || status > 999) {
-      throw nodeError('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${String(statusCode)}`, RangeError);
-    }
-    if (message !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(message)) {
-      throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
-    }
-    this.statusCode = status;
-    this.statusMessage = message || STATUS_CODES[status] || 'unknown';
-    this.#head = { status, message: message || undefined, early };
-    if (early) this.#chunkLengths = [];
+    this[kState].trailers = trailers;
   }
 
   // ---- the body -------------------------------------------------------------
@@ -373,9 +383,11 @@ class CaptureSurface {
       return false;
     }
     checkChunk(chunk);
-    if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, true);
-    this.#sending(chunk, typeof encoding === 'string' ? encoding : undefined);
-    const kept = this.#settle !== undefined && this.#record(chunk, typeof encoding === 'string' ? encoding : undefined);
+    const state = this[kState];
+    const given = typeof encoding === 'string' ? encoding : undefined;
+    if (state.head === undefined) fixHead(this, this.statusCode, this.statusMessage, true);
+    sending(this, chunk, given);
+    const kept = state.resolve !== undefined && record(this, chunk, given);
     if (done) process.nextTick(done);
     // false once dropping: a piped source pauses, and reads no further.
     return kept;
@@ -391,105 +403,37 @@ class CaptureSurface {
       done = encoding;
       encoding = undefined;
     }
+    const state = this[kState];
     if (this.finished) {
       if (done) {
-        if (this.#finishedEmitted) process.nextTick(done, nodeError('ERR_STREAM_ALREADY_FINISHED', 'Cannot call end after a stream was finished'));
+        if (state.finishedEmitted) process.nextTick(done, nodeError('ERR_STREAM_ALREADY_FINISHED', 'Cannot call end after a stream was finished'));
         else this.once('finish', done);
       }
       return this;
     }
+    const given = encoding as BufferEncoding | undefined;
     if (data !== undefined && data !== null) checkChunk(data);
-    if (this.#head === undefined) this.#fixHead(this.statusCode, this.statusMessage, false);
-    else this.#sending(data || undefined, encoding as BufferEncoding | undefined);
-    if (data !== undefined && data !== null && this.#settle !== undefined) this.#record(data, encoding as BufferEncoding | undefined);
+    if (state.head === undefined) fixHead(this, this.statusCode, this.statusMessage, false);
+    else sending(this, data || undefined, given);
+    if (data !== undefined && data !== null && state.resolve !== undefined) record(this, data, given);
     this.finished = true;
-    const settle = this.#settle;
-    this.#settle = undefined;
-    if (settle !== undefined) settle.resolve(this.#toReply());
+    const resolve = state.resolve;
+    state.resolve = state.reject = undefined;
+    if (resolve !== undefined) resolve(toReplyOf(this));
     if (done) this.once('finish', done);
     // As a stream does, on a later tick; a tick costs, so only when someone listens.
     if (this.listenerCount('finish') > 0 || this.listenerCount('close') > 0 || this.listenerCount('prefinish') > 0) {
-      process.nextTick(() => this.#emitFinish());
+      process.nextTick(emitFinish, this);
     } else {
-      this.#finishedEmitted = true;
+      state.finishedEmitted = true;
     }
     return this;
   }
 
-  #emitFinish(): void {
-    this.#finishedEmitted = true;
-    this.emit('prefinish');
-    this.emit('finish');
-    this.emit('close');
-  }
-
-  // Node sends a head that went out before the end together with the first thing sent
-  // after it, in one string when that is a string: as UTF-8 (a header beyond ASCII is then
-  // UTF-8 on the wire) unless it was given as Latin-1. A chunk of a chunked body is sent
-  // after its size line, which is Latin-1; a Buffer, and an end() without data, likewise.
-  #sending(chunk: Chunk | undefined, encoding: BufferEncoding | undefined): void {
-    if (this.#utf8Head !== undefined || !this.#head?.early) return;
-    const text = typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8');
-    this.#utf8Head = text && (chunk === '' || !this.#chunked());
-  }
-
-  // Whether Node frames this body in chunks, as its _storeHeader decides for an early head.
-  #chunked(): boolean {
-    const te = this.#headers.get('transfer-encoding');
-    if (te !== undefined) return /(?:^|\W)chunked(?:$|\W)/i.test(String(te[1]));
-    const status = this.#head!.status;
-    const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200) || (this.req as { method?: string } | undefined)?.method === 'HEAD';
-    return !bodiless && !this.#headers.has('content-length') && !this.#removed?.has('transfer-encoding');
-  }
-
-  // Records a chunk; false (and the capture fails) when it would pass the size bound.
-  #record(chunk: Chunk, encoding: BufferEncoding | undefined): boolean {
-    const utf8 = typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8');
-    const piece: Chunk = typeof chunk === 'string' ? (utf8 ? chunk : Buffer.from(chunk, encoding)) : chunk;
-    const length = typeof piece === 'string' ? Buffer.byteLength(piece) : piece.byteLength;
-    if (length === 0) return true;
-    this.#bytes += length;
-    if (this.#bytes > this.#maxBytes) {
-      this[kAbort](new ReplyTooLargeError(this.#maxBytes));
-      return false;
-    }
-    // A copy of bytes: the writer may reuse its buffer once write() returns.
-    this.#chunks.push(typeof piece === 'string' ? piece : Buffer.from(piece));
-    this.#chunkLengths?.push(length);
-    return true;
-  }
-
-  #toReply(): Reply {
-    const head = this.#head!;
-    return toReply({
-      status: head.status,
-      statusMessage: head.message,
-      headers: this.#headers,
-      removed: this.#removed,
-      sendDate: this.sendDate,
-      chunks: this.#chunks,
-      chunkLengths: this.#chunkLengths,
-      trailers: this.#trailers,
-      utf8Head: this.#utf8Head === true,
-    });
-  }
-
   // ---- the rest of a writable ---------------------------------------------------
 
-  [kAbort](reason?: unknown): void {
-    const settle = this.#settle;
-    this.#settle = undefined;
-    if (settle !== undefined && reason !== undefined) settle.reject(reason);
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.writable = false;
-    this.#chunks.length = 0;
-    this.#socket?.close();
-    if (!this.#finishedEmitted) this.emit('close');
-  }
-
   destroy(error?: Error): this {
-    this[kAbort](error ?? nodeError('ERR_STREAM_DESTROYED', 'The handler destroyed the response before it ended.'));
+    abort(this, error ?? nodeError('ERR_STREAM_DESTROYED', 'The handler destroyed the response before it ended.'));
     return this;
   }
 
@@ -500,6 +444,101 @@ class CaptureSurface {
 
   cork(): void {}
   uncork(): void {}
+}
+
+// Fixes the status line as Node's writeHead() does: a status code from 100 to 999.
+function fixHead(res: CaptureSurface, statusCode: unknown, message: string | undefined, early: boolean): void {
+  const status = (statusCode as number) | 0;
+  if (status < 100 || status > 999) {
+    throw nodeError('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${String(statusCode)}`, RangeError);
+  }
+  if (message !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(message)) {
+    throw nodeError('ERR_INVALID_CHAR', 'Invalid character in statusMessage', TypeError);
+  }
+  res.statusCode = status;
+  res.statusMessage = message || STATUS_CODES[status] || 'unknown';
+  const state = res[kState];
+  state.head = { status, message: message || undefined, early };
+  if (early) state.chunkLengths = [];
+}
+
+function emitFinish(res: CaptureSurface): void {
+  res[kState].finishedEmitted = true;
+  res.emit('prefinish');
+  res.emit('finish');
+  res.emit('close');
+}
+
+// Node sends a head that went out before the end together with the first thing sent
+// after it, in one string when that is a string: as UTF-8 (a header beyond ASCII is then
+// UTF-8 on the wire) unless it was given as Latin-1. A chunk of a chunked body is sent
+// after its size line, which is Latin-1; a Buffer, and an end() without data, likewise.
+function sending(res: CaptureSurface, chunk: Chunk | undefined, encoding: BufferEncoding | undefined): void {
+  const state = res[kState];
+  if (state.utf8Head !== undefined || !state.head?.early) return;
+  const text = typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8');
+  state.utf8Head = text && (chunk === '' || !chunked(res));
+}
+
+// Whether Node frames this body in chunks, as its _storeHeader decides for an early head.
+function chunked(res: CaptureSurface): boolean {
+  const { headers, head, removed } = res[kState];
+  const te = headers.get('transfer-encoding');
+  if (te !== undefined) return /(?:^|\W)chunked(?:$|\W)/i.test(String(te[1]));
+  const status = head!.status;
+  const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200) || (res.req as { method?: string } | undefined)?.method === 'HEAD';
+  return !bodiless && !headers.has('content-length') && !removed?.has('transfer-encoding');
+}
+
+// Records a chunk; false (and the capture fails) when it would pass the size bound. Bytes
+// are kept as given, not copied: as with Node's own write(), the writer may not change a
+// buffer it has written (the reply copies what it keeps).
+function record(res: CaptureSurface, chunk: Chunk, encoding: BufferEncoding | undefined): boolean {
+  const state = res[kState];
+  const utf8 = typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8');
+  const piece: Chunk = typeof chunk === 'string' ? (utf8 ? chunk : Buffer.from(chunk, encoding)) : chunk;
+  const length = typeof piece === 'string' ? Buffer.byteLength(piece) : piece.byteLength;
+  if (length === 0) return true;
+  state.bytes += length;
+  if (state.bytes > state.maxBytes) {
+    abort(res, new ReplyTooLargeError(state.maxBytes));
+    return false;
+  }
+  (state.chunks ??= []).push(piece);
+  state.chunkLengths?.push(length);
+  return true;
+}
+
+function toReplyOf(res: CaptureSurface): Reply {
+  const state = res[kState];
+  const head = state.head!;
+  return toReply({
+    status: head.status,
+    statusMessage: head.message,
+    headers: state.headers,
+    removed: state.removed,
+    sendDate: res.sendDate,
+    chunks: state.chunks ?? [],
+    chunkLengths: state.chunkLengths,
+    trailers: state.trailers,
+    utf8Head: state.utf8Head === true,
+  });
+}
+
+// Stops recording; with a reason, the reply rejects with it. The capture closes as a
+// response whose client went away.
+function abort(res: CaptureSurface, reason: unknown): void {
+  const state = res[kState];
+  const reject = state.reject;
+  state.resolve = state.reject = undefined;
+  if (reject !== undefined && reason !== undefined) reject(reason);
+  // Ended already: nothing is in flight to stop.
+  if (res.destroyed || res.finished) return;
+  res.destroyed = true;
+  res.writable = false;
+  state.chunks = undefined;
+  state.socket?.close();
+  if (!state.finishedEmitted) res.emit('close');
 }
 
 function checkChunk(chunk: unknown): void {
@@ -514,36 +553,61 @@ function checkChunk(chunk: unknown): void {
 
 // One prototype per response prototype (per app): the surface over Express's methods.
 const { constructor: _constructor, ...surface } = Object.getOwnPropertyDescriptors(CaptureSurface.prototype);
-const prototypes = new WeakMap<object, object>();
+const prototypes = new WeakMap<object, CaptureSurface>();
 
-function constructorFor(base: object): new () => object {
-  let prototype = prototypes.get(base);
-  if (prototype === undefined) {
-    prototype = Object.create(base, surface) as object;
-    prototypes.set(base, prototype);
+/** The capture's controls, beside its `res`. */
+class CaptureHandle<T> implements Capture<T> {
+  constructor(
+    readonly res: T,
+    readonly reply: Promise<Reply>,
+  ) {}
+
+  abort(reason?: unknown): void {
+    abort(this.res as unknown as CaptureSurface, reason);
   }
-  // A constructor whose `prototype` Reflect.construct gives the new capture.
-  const target = function CaptureResponse(): void {};
-  target.prototype = prototype;
-  return target as unknown as new () => object;
 }
-const constructors = new WeakMap<object, new () => object>();
 
 /**
  * A response for a handler to write to, recorded for replay: an object whose prototype
  * chain is `base` (the app's `app.response`, so Express 4 or 5, whichever the app runs,
  * with every method the app added) over a surface that records what Node's
- * `ServerResponse` would have sent.
+ * `ServerResponse` would have sent. Attach to `reply` at once: it may reject.
  *
  * `realSocket` lends the capture its addresses (`res.socket.remoteAddress`); the capture is
  * never tied to it.
  */
 export function createCapture<T extends object>(base: T, init: CaptureInit, realSocket?: object | null): Capture<T> {
-  let target = constructors.get(base);
-  if (target === undefined) {
-    target = constructorFor(base);
-    constructors.set(base, target);
+  let prototype = prototypes.get(base);
+  if (prototype === undefined) {
+    prototype = Object.create(base, surface) as CaptureSurface;
+    prototypes.set(base, prototype);
   }
-  const res = Reflect.construct(CaptureSurface, [init, realSocket ?? undefined], target) as CaptureSurface;
-  return { res: res as unknown as T, reply: res[kReply], abort: (reason) => res[kAbort](reason) };
+  const res = Object.create(prototype) as CaptureSurface & { req: unknown };
+  const state = new CaptureState(init.maxBytes, (realSocket ?? undefined) as Partial<StandInSocket> | undefined, init.locals);
+  res[kState] = state;
+  res.req = init.req;
+  res.statusCode = init.statusCode ?? 200;
+  res.statusMessage = undefined;
+  res.sendDate = true;
+  res.finished = false;
+  res.writable = true;
+  res.destroyed = false;
+  // Headers from a real response, which Node checked when they were set there.
+  const initial = init.headers;
+  if (initial !== undefined && initial.length > 0) {
+    const { headers } = state;
+    for (let i = 0; i + 1 < initial.length; i += 2) {
+      const name = initial[i]!;
+      const lower = name.toLowerCase();
+      const existing = headers.get(lower);
+      if (existing === undefined) headers.set(lower, [name, initial[i + 1]!]);
+      else existing[1] = (Array.isArray(existing[1]) ? existing[1] : [String(existing[1])]).concat(initial[i + 1]!);
+    }
+    state.everSet = true;
+  }
+  const reply = new Promise<Reply>((resolve, reject) => {
+    state.resolve = resolve;
+    state.reject = reject;
+  });
+  return new CaptureHandle(res as unknown as T, reply);
 }

@@ -16,7 +16,9 @@ const conditional = ['if-none-match', 'if-modified-since', 'range', 'if-range'] 
 
 /** `headers` without the conditional and `Range` headers; the same object when it has none. */
 export function withoutConditionals<H extends IncomingHttpHeaders>(headers: H): H {
-  if (!conditional.some((name) => headers[name] !== undefined)) return headers;
+  const none =
+    headers['if-none-match'] === undefined && headers['if-modified-since'] === undefined && headers.range === undefined && headers['if-range'] === undefined;
+  if (none) return headers;
   const rest = { ...headers };
   for (const name of conditional) delete rest[name];
   return rest;

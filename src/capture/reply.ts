@@ -46,7 +46,12 @@ const TEXT_LIMIT = 1 << 20;
 // UTF-8 together with it, and otherwise as Latin-1, so the replay must end as the handler did.
 function bodyOf(chunks: readonly (string | Uint8Array)[], asText: boolean): string | Uint8Array | undefined {
   if (chunks.length === 0) return undefined;
-  if (chunks.length === 1 && typeof chunks[0] === 'string') return chunks[0];
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  if (typeof only === 'string') return only;
+  // One buffer of text (what res.send() writes) becomes a string without a copy of its bytes.
+  if (only !== undefined && asText && only.byteLength <= TEXT_LIMIT && isUtf8(only)) {
+    return Buffer.from(only.buffer, only.byteOffset, only.byteLength).toString('utf8');
+  }
   let total = 0;
   for (const chunk of chunks) total += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
   // A buffer of its own: a slice of Node's shared pool would keep the whole pool alive.
@@ -55,20 +60,43 @@ function bodyOf(chunks: readonly (string | Uint8Array)[], asText: boolean): stri
   for (const chunk of chunks) {
     offset += typeof chunk === 'string' ? bytes.write(chunk, offset) : (bytes.set(chunk, offset), chunk.byteLength);
   }
-  if (asText && total <= TEXT_LIMIT && isUtf8(bytes)) return bytes.toString('utf8');
+  if (only === undefined && asText && total <= TEXT_LIMIT && isUtf8(bytes)) return bytes.toString('utf8');
   return new Uint8Array(bytes.buffer, 0, total);
 }
+
+// A header value as the reply keeps it: one shared string for the common ones, and the
+// others flat (V8 keeps a string built by concatenation, as an ETag is, as a tree of its
+// pieces until something reads its characters).
+function kept(value: unknown): string {
+  const text = String(value);
+  const common = shared(text);
+  if (common === text) text.charCodeAt(0);
+  return common;
+}
+
+const nonAscii = /[^\x00-\x7f]/;
 
 /** The reply a capture recorded, as compact as the store keeps it. */
 export function toReply(state: CapturedState): Reply {
   const { status } = state;
-  const headers: string[] = [];
+  let count = 0;
+  for (const [lower, [, value]] of state.headers) {
+    if (!perTransfer.has(lower)) count += Array.isArray(value) ? (value as readonly string[]).length * 2 : 2;
+  }
+  // Of its exact length: an array grown by push() keeps spare room, and a reply may be kept for minutes.
+  const headers = new Array<string>(count);
+  let at = 0;
+  let asciiHead = !nonAscii.test(state.statusMessage ?? '');
   for (const [lower, [name, value]] of state.headers) {
     if (perTransfer.has(lower)) continue;
-    if (Array.isArray(value)) for (const one of value as readonly string[]) headers.push(name, shared(String(one)));
-    else headers.push(name, shared(String(value)));
+    const several = Array.isArray(value) ? (value as readonly string[]) : undefined;
+    for (let i = 0; i < (several?.length ?? 1); i++) {
+      const text = kept(several === undefined ? value : several[i]);
+      if (asciiHead && nonAscii.test(text)) asciiHead = false;
+      headers[at++] = name;
+      headers[at++] = text;
+    }
   }
-  const asciiHead = !/[^\x00-\x7f]/.test(state.statusMessage ?? '') && headers.every((text) => !/[^\x00-\x7f]/.test(text));
   let removed = state.removed === undefined ? undefined : [...state.removed];
   if (!state.sendDate && !removed?.includes('date')) (removed ??= []).push('date');
   // Node sends no body with these, whatever was written.

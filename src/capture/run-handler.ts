@@ -46,7 +46,8 @@ function answerWithValue(res: ValueResponse, value: unknown): void {
 /**
  * Calls an Express handler with a capture for its response, and resolves with the reply
  * once the handler has ended it. A throw, a rejection, `next(error)` or a failed capture
- * (its body passed the size bound, the handler destroyed it) rejects.
+ * (its body passed the size bound, the handler destroyed it) rejects, and stops the
+ * capture: a `sendFile` in flight stops reading its file.
  *
  * While the handler runs, `req.res` is the capture (Express's `req.fresh` reads it) and
  * `req.next` the handler's own `next` (as `res.format` and `res.render` call it).
@@ -60,34 +61,25 @@ function answerWithValue(res: ValueResponse, value: unknown): void {
  */
 export function runHandler(handler: AnyHandler, req: object, capture: Capture<object>): Promise<Reply> {
   const { res } = capture;
-  return new Promise<Reply>((resolve, rejectWith) => {
-    // A failed handler's capture stops too: a sendFile in flight stops reading its file.
-    const reject = (error: unknown): void => {
-      rejectWith(error);
-      capture.abort();
-    };
-    capture.reply.then(resolve, reject);
-    const next = (error?: unknown): void => {
-      reject(error === undefined || error === 'route' || error === 'router' ? new NoResponseError() : error);
-    };
-    const settleWith = (value: unknown): void => {
-      try {
-        answerWithValue(res as unknown as ValueResponse, value);
-      } catch (error) {
-        reject(error);
-      }
-    };
-    const request = req as { res?: unknown; next?: unknown };
-    request.res = res;
-    request.next = next;
-    let returned: unknown;
+  // Every way the handler fails ends the capture with its reason: the reply rejects with it.
+  const fail = (error: unknown): void => capture.abort(error ?? new Error('The handler failed without a reason.'));
+  const next = (error?: unknown): void => fail(error === undefined || error === 'route' || error === 'router' ? new NoResponseError() : error);
+  const settleWith = (value: unknown): void => {
     try {
-      returned = handler(req as never, res as never, next);
+      answerWithValue(res as unknown as ValueResponse, value);
     } catch (error) {
-      reject(error);
-      return;
+      fail(error);
     }
-    if (isThenable(returned)) returned.then(settleWith, reject);
+  };
+  const request = req as { res?: unknown; next?: unknown };
+  request.res = res;
+  request.next = next;
+  try {
+    const returned = handler(req as never, res as never, next);
+    if (isThenable(returned)) returned.then(settleWith, fail);
     else if (returned !== undefined) settleWith(returned);
-  });
+  } catch (error) {
+    fail(error);
+  }
+  return capture.reply;
 }

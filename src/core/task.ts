@@ -40,7 +40,10 @@ export interface Reply {
   readonly utf8Head?: true;
 }
 
-/** A task as a store holds it. Stores return these; only stores change them. */
+/**
+ * A task as a store holds it. Stores return these; only stores change them. A store may
+ * compute fields with getters (`MemoryStore` does, to keep tasks small): read them by name.
+ */
 export interface Task {
   readonly id: string;
   /** The owner the task was submitted by (see the `owner` option), if any. */

@@ -22,10 +22,13 @@ function sendText(res: ServerResponse, status: number, type: string, text: strin
 }
 
 // The status document as JSON. A queued task, as every submit answers, has only fields
-// that need no escaping (a uuid, a status, a date), so it is written directly.
+// that need no escaping (an id the registry made, a status, a date), so it is written
+// directly; the date of the last one is reused, as submits come many a millisecond.
+let lastCreated = { at: NaN, iso: '' };
 function statusJson(task: Task): string {
-  if (task.status === 'queued' && task.progress === undefined && task.message === undefined && /^[\w-]+$/.test(task.id)) {
-    return `{"id":"${task.id}","status":"queued","createdAt":"${new Date(task.createdAt).toISOString()}"}`;
+  if (task.status === 'queued' && task.progress === undefined && task.message === undefined) {
+    if (task.createdAt !== lastCreated.at) lastCreated = { at: task.createdAt, iso: new Date(task.createdAt).toISOString() };
+    return `{"id":"${task.id}","status":"queued","createdAt":"${lastCreated.iso}"}`;
   }
   return JSON.stringify(toStatusDocument(task));
 }

@@ -55,9 +55,6 @@ export interface AsyncApi {
 }
 
 
-// When answering itself failed (the app's error handler threw): end the connection, not the process.
-const lastResort = (res: Response) => (): void => void res.destroy();
-
 /**
  * Creates a registry of asynchronous tasks with its route wrapper and status monitor.
  *
@@ -82,26 +79,30 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     start: (id: string) => void | Promise<void>,
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
-    const request = { method: req.method, headers: req.headers };
-    let task;
-    let owner;
-    let monitor!: string;
+    const { headers } = req;
     try {
-      owner = ownerOf(req, config);
-      task = await registry.submit(owner, (id) => {
+      const owner = ownerOf(req, config);
+      let monitor!: string;
+      const task = await registry.submit(owner, (id) => {
         monitor = monitorLocation(req, config, id);
         return start(id);
       });
+      if (headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
+      await answerAsPreferred({ method: req.method, headers }, res, task, owner, monitor);
     } catch (error) {
-      if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
-      else next(error);
-      return;
+      answerFailure(res, next, error);
     }
-    if (request.headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
+  }
+
+  // Full, shutting down or unreachable: a 503 problem. Anything else is the app's, and if
+  // even answering fails, the connection ends (not the process).
+  function answerFailure(res: Response, next: NextFunction, error: unknown): void {
     try {
-      await answerAsPreferred(request, res, task, owner, monitor);
-    } catch (error) {
-      next(error);
+      if (res.headersSent) res.destroy();
+      else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
+      else next(error);
+    } catch {
+      res.destroy();
     }
   }
 
@@ -128,7 +129,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route)).catch(lastResort(res));
+      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route));
     };
   };
 
@@ -138,9 +139,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route)).catch(
-        lastResort(res),
-      );
+      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route));
     };
   };
 

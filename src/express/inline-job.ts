@@ -39,9 +39,8 @@ export function inlineJob(handler: AsyncHandler, req: Request, res: Response, ma
   return (context) => {
     const capture = createCapture(base, { req, locals, statusCode, headers, maxBytes: maxReplyBytes }, req.socket);
     (req as TaskRequest).task = new InlineTaskInfo(context);
-    const stop = context.onAbort(() => capture.abort());
-    const reply = runHandler(handler as AnyHandler, req, capture);
-    reply.then(stop, stop);
-    return reply;
+    // Canceled or timed out: the capture closes as for a client gone (the task lives no longer).
+    context.onAbort(() => capture.abort());
+    return runHandler(handler as AnyHandler, req, capture);
   };
 }

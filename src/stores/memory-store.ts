@@ -55,20 +55,74 @@ class ShardedMap<V> {
   }
 }
 
-// One class, every field set in the constructor: all records share one compact shape.
+// What few tasks have: an owner, progress. Kept aside, so that a task without costs nothing.
+interface Extra {
+  owner: string | undefined;
+  progress: number | undefined;
+  message: string | undefined;
+}
+
+// One class, every field set in the constructor: all records share one compact shape. Times
+// after the creation are kept as milliseconds since it, which V8 holds in the object itself
+// (a time since the epoch would be a boxed number of its own); reply and problem share a field.
 class MemoryTask implements Task {
   status: TaskStatus = 'queued';
-  progress: number | undefined = undefined;
-  message: string | undefined = undefined;
-  startedAt: number | undefined = undefined;
-  finishedAt: number | undefined = undefined;
-  reply: Reply | undefined = undefined;
-  problem: Problem | undefined = undefined;
+  #started: number | undefined = undefined;
+  #finished: number | undefined = undefined;
+  #outcome: Reply | Problem | undefined = undefined;
+  #extra: Extra | undefined;
   constructor(
     readonly id: string,
-    readonly owner: string | undefined,
+    owner: string | undefined,
     readonly createdAt: number,
-  ) {}
+  ) {
+    this.#extra = owner === undefined ? undefined : { owner, progress: undefined, message: undefined };
+  }
+
+  get owner(): string | undefined {
+    return this.#extra?.owner;
+  }
+  get progress(): number | undefined {
+    return this.#extra?.progress;
+  }
+  get message(): string | undefined {
+    return this.#extra?.message;
+  }
+  get startedAt(): number | undefined {
+    return this.#started === undefined ? undefined : this.createdAt + this.#started;
+  }
+  get finishedAt(): number | undefined {
+    return this.#finished === undefined ? undefined : this.createdAt + this.#finished;
+  }
+  get reply(): Reply | undefined {
+    return this.status === 'succeeded' ? (this.#outcome as Reply) : undefined;
+  }
+  get problem(): Problem | undefined {
+    return this.status === 'failed' ? (this.#outcome as Problem) : undefined;
+  }
+
+  started(at: number): void {
+    this.status = 'running';
+    this.#started = at - this.createdAt;
+  }
+
+  reported(progress: number, message: string | undefined): void {
+    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined });
+    extra.progress = progress;
+    extra.message = message;
+  }
+
+  /** Every field, as plain data (the getters above are not own properties). */
+  toJSON(): Task {
+    const { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem } = this;
+    return { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
+  }
+
+  finished(outcome: Outcome, at: number): void {
+    this.status = outcome.status;
+    this.#finished = at - this.createdAt;
+    this.#outcome = outcome.status === 'succeeded' ? outcome.reply : outcome.status === 'failed' ? outcome.problem : undefined;
+  }
 }
 
 /**
@@ -123,8 +177,7 @@ export class MemoryStore implements TaskStore {
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
     const task = this.#tasks.get(id);
     if (task === undefined || !(task.status === 'queued' || (takeOver && task.status === 'running'))) return false;
-    task.status = 'running';
-    task.startedAt = at;
+    task.started(at);
     this.#notify(task);
     return true;
   }
@@ -132,18 +185,14 @@ export class MemoryStore implements TaskStore {
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
     const task = this.#tasks.get(id);
     if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return;
-    task.progress = fraction;
-    task.message = message;
+    task.reported(fraction, message);
     this.#notify(task);
   }
 
   async finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined> {
     const task = this.#tasks.get(id);
     if (task === undefined || !canTransition(task.status, outcome.status)) return undefined;
-    task.status = outcome.status;
-    task.finishedAt = at;
-    if (outcome.status === 'succeeded') task.reply = outcome.reply;
-    else if (outcome.status === 'failed') task.problem = outcome.problem;
+    task.finished(outcome, at);
     if (this.#ttl !== Infinity) {
       this.#expiring.push(task);
       this.#arm();

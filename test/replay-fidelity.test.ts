@@ -23,6 +23,8 @@ type Cases = Record<string, (req: never, res: never, next: never) => unknown>;
 interface Case {
   /** The export of cases.mjs. */
   handler: string;
+  /** The export the wrapped routes run instead, when it should answer as `handler` does. */
+  wrapped?: string;
   /** Sets the case's app up: settings, engines, middleware before the routes. */
   setup?: (app: Express) => void;
   headers?: Record<string, string>;
@@ -153,6 +155,27 @@ const cases: Case[] = [
   },
   { handler: 'query', query: '?a[b]=1&c=2&c=3', setup: setting('query parser', 'extended') },
   { handler: 'query', query: '?a[b]=1&c=2&c=3', setup: setting('query parser', 'simple') },
+  // A returned value answers as res.json(value) would.
+  { handler: 'jsonValue', wrapped: 'returnsValue' },
+  { handler: 'jsonSmall', wrapped: 'returnsSmall' },
+  { handler: 'jsonValueCreated', wrapped: 'returnsValueCreated' },
+  { handler: 'jsonValueTyped', wrapped: 'returnsValueTyped' },
+  { handler: 'jsonSmall', wrapped: 'returnsSmall', setup: setting('etag', false) },
+  { handler: 'jsonValue', wrapped: 'returnsValue', setup: setting('etag', 'strong') },
+  { handler: 'jsonValue', wrapped: 'returnsValue', setup: setting('json spaces', '\t') },
+  { handler: 'jsonValue', wrapped: 'returnsValue', setup: setting('json escape', true) },
+  {
+    handler: 'jsonValue',
+    wrapped: 'returnsValue',
+    setup: setting('json replacer', (key: string, value: unknown) => (key === 'long' ? undefined : value)),
+    inlineOnly: 'a function setting cannot reach a thread',
+  },
+  {
+    handler: 'jsonSmall',
+    wrapped: 'returnsSmall',
+    setup: setting('etag', (body: Buffer) => `"${body.length}"`),
+    inlineOnly: 'a function setting cannot reach a thread',
+  },
 ];
 
 // Conditional and range requests: the replay applies them as Express and send do.
@@ -224,9 +247,10 @@ describe.each(expressVersions)('%s: a wrapped route answers as the plain route d
       const sub = express();
       one.setup?.(sub);
       const handler = handlers[one.handler] as unknown as RequestHandler;
+      const wrapped = one.wrapped ?? one.handler;
       sub.get('/plain', handler);
-      sub.get('/inline', tasks.asyncApi(handler as unknown as AsyncHandler));
-      if (!one.inlineOnly) sub.get('/worker', tasks.asyncApi.worker(module, { export: one.handler }));
+      sub.get('/inline', tasks.asyncApi(handlers[wrapped] as unknown as AsyncHandler));
+      if (!one.inlineOnly) sub.get('/worker', tasks.asyncApi.worker(module, { export: wrapped }));
       sub.use(tasks.router);
       app.use(`/${index}`, sub);
     }
@@ -252,7 +276,7 @@ describe.each(expressVersions)('%s: a wrapped route answers as the plain route d
   }
 
   const label = (one: Case) =>
-    [one.handler, one.query, one.headers && Object.values(one.headers).join(' '), one.setup && 'with its settings'].filter(Boolean).join(' ');
+    [one.wrapped ? `${one.wrapped} as ${one.handler}` : one.handler, one.query, one.headers && Object.values(one.headers).join(' '), one.setup && 'with its settings'].filter(Boolean).join(' ');
   const ofVersion = cases.filter((one) => one.only === undefined || one.only === version);
 
   describe.each(['inline', 'worker'] as const)('%s', (kind) => {

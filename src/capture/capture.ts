@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import { ReplyTooLargeError } from '../core/errors.js';
 import type { Reply } from '../core/task.js';
+import { HeaderMap, type HeaderValue } from './header-map.js';
 import { toReply } from './reply.js';
 
-type HeaderValue = string | number | readonly string[];
 type Chunk = string | Uint8Array;
 type Callback = (error?: Error | null) => void;
 
@@ -100,7 +100,7 @@ class StandInSocket extends EventEmitter {
 // The capture's own state, kept off the names a handler or Node might read.
 class CaptureState {
   // Lower-case name → [name as given, value as given], in the order first set, as Node keeps them.
-  readonly headers = new Map<string, [string, HeaderValue]>();
+  readonly headers = new HeaderMap();
   chunks: Chunk[] | undefined = undefined;
   bytes = 0;
   // Names removed (lower case) that were not set again: the replay removes them too.
@@ -229,16 +229,19 @@ class CaptureSurface {
 
   getHeaders(): Record<string, HeaderValue> {
     const headers = Object.create(null) as Record<string, HeaderValue>;
-    for (const [lower, [, value]] of this[kState].headers) headers[lower] = value;
+    const { headers: own } = this[kState];
+    const names = own.keys();
+    const entries = own.values();
+    for (let i = 0; i < names.length; i++) headers[names[i]!] = entries[i]![1];
     return headers;
   }
 
   getHeaderNames(): string[] {
-    return [...this[kState].headers.keys()];
+    return this[kState].headers.keys().slice();
   }
 
   getRawHeaderNames(): string[] {
-    return Array.from(this[kState].headers.values(), ([name]) => name);
+    return this[kState].headers.values().map(([name]) => name);
   }
 
   hasHeader(name: string): boolean {

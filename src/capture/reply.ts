@@ -1,11 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import type { Reply } from '../core/task.js';
+import type { HeaderMap } from './header-map.js';
 
 /** The state of a capture when its handler ended the response. */
 export interface CapturedState {
   readonly status: number;
   readonly statusMessage: string | undefined;
-  readonly headers: ReadonlyMap<string, readonly [string, string | number | readonly string[]]>;
+  readonly headers: HeaderMap;
   readonly removed: ReadonlySet<string> | undefined;
   readonly sendDate: boolean;
   readonly chunks: readonly (string | Uint8Array)[];
@@ -79,16 +80,20 @@ const nonAscii = /[^\x00-\x7f]/;
 /** The reply a capture recorded, as compact as the store keeps it. */
 export function toReply(state: CapturedState): Reply {
   const { status } = state;
+  const names = state.headers.keys();
+  const entries = state.headers.values();
   let count = 0;
-  for (const [lower, [, value]] of state.headers) {
-    if (!perTransfer.has(lower)) count += Array.isArray(value) ? (value as readonly string[]).length * 2 : 2;
+  for (let i = 0; i < names.length; i++) {
+    const value = entries[i]![1];
+    if (!perTransfer.has(names[i]!)) count += Array.isArray(value) ? (value as readonly string[]).length * 2 : 2;
   }
   // Of its exact length: an array grown by push() keeps spare room, and a reply may be kept for minutes.
   const headers = new Array<string>(count);
   let at = 0;
   let asciiHead = !nonAscii.test(state.statusMessage ?? '');
-  for (const [lower, [name, value]] of state.headers) {
-    if (perTransfer.has(lower)) continue;
+  for (let h = 0; h < names.length; h++) {
+    if (perTransfer.has(names[h]!)) continue;
+    const [name, value] = entries[h]!;
     const several = Array.isArray(value) ? (value as readonly string[]) : undefined;
     for (let i = 0; i < (several?.length ?? 1); i++) {
       const text = kept(several === undefined ? value : several[i]);

@@ -1,27 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeys, redisUrl, uniqueName } from './redis.js';
+import { deleteKeys, redisUrl, startFixture, uniqueName } from './redis.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/scale-out/', import.meta.url));
 
-/** Starts a fixture process and resolves with the first JSON line it prints. */
-function start(script: string, queue: string, env: Record<string, string> = {}): { child: ChildProcess; first: Promise<Record<string, number>> } {
-  const child = spawn(process.execPath, [join(fixtures, script), queue], { env: { ...process.env, REDIS_URL: redisUrl, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const first = new Promise<Record<string, number>>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line) resolve(JSON.parse(line) as Record<string, number>);
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-  return { child, first };
-}
+const start = (script: string, queue: string, env: Record<string, string> = {}) => startFixture(join(fixtures, script), [queue], env);
 
 /** The final answer of a task's monitor, held with Prefer: wait; bounded. */
 async function final(base: string, location: string): Promise<Response> {

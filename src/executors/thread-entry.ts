@@ -3,17 +3,30 @@
 // (thread-express.ts) with the response over a capture, runs the handler, and answers
 // with the reply (or the error as plain data), both cloneable.
 import { fileURLToPath } from 'node:url';
-import type { MessagePort } from 'node:worker_threads';
+import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import { createCapture } from '../capture/capture.js';
 import { runHandler, type AnyHandler } from '../capture/run-handler.js';
 import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
 import { checkProgress } from '../core/progress.js';
 import { displayName } from './module-name.js';
-import { buildRequest, responsePrototype } from './thread-express.js';
-import type { FromThread, ThreadResult, ThreadTask, ToThread } from './thread-messages.js';
+import { buildRequest, responsePrototype, type ThreadTaskInfo } from './thread-express.js';
+import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
 
 // Progress from a CPU loop may come a million times a second; the monitor needs a few.
 const PROGRESS_INTERVAL = 20;
+
+const post = (message: FromThread, transfer?: readonly object[]): void => parentPort!.postMessage(message, transfer as never);
+
+// The tasks running on this thread, by id: where an abort goes.
+const running = new Map<string, TaskOnThread>();
+
+// This thread's channel for aborts, handed to the pool once.
+const { port1: aborts, port2 } = new MessageChannel();
+aborts.on('message', (message: ToThread) => {
+  if (message.type === 'abort') running.get(message.taskId)?.abort(fromErrorShape(message.reason));
+});
+aborts.unref();
+post({ [tag]: 'channel', threadId, port: port2 }, [port2]);
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 
@@ -41,52 +54,86 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
   return handler as AnyHandler;
 }
 
-// Reports progress on the port, at most every PROGRESS_INTERVAL ms, the latest value last.
-function progressReporter(port: MessagePort): { report(fraction: number, message?: string): void; stop(): void } {
-  let last = 0;
-  let pending: FromThread | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const flush = (): void => {
-    timer = undefined;
+/** A task as its thread runs it: `req.task`, and what an abort stops. */
+class TaskOnThread implements ThreadTaskInfo {
+  readonly id: string;
+  #controller: AbortController | undefined;
+  #reason: unknown;
+  #aborted = false;
+  #onAbort: (() => void) | undefined;
+  // Progress waiting for its interval, and when the last went out.
+  #pending: { fraction: number; message: string | undefined } | undefined;
+  #last = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(id: string) {
+    this.id = id;
+  }
+
+  /** Made on first use: most handlers never look at their signal. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Reports progress, at most every PROGRESS_INTERVAL ms, the latest value last. */
+  progress = (fraction: number, message?: string): void => {
+    checkProgress(fraction, message);
+    this.#pending = { fraction, message };
+    if (Date.now() - this.#last >= PROGRESS_INTERVAL) this.#flush();
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#flush(), PROGRESS_INTERVAL);
+      this.#timer.unref();
+    }
+  };
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#onAbort?.();
+    this.#controller?.abort(reason);
+  }
+
+  whenAborted(listener: () => void): void {
+    this.#onAbort = listener;
+    if (this.#aborted) listener();
+  }
+
+  end(): void {
+    clearTimeout(this.#timer);
+    running.delete(this.id);
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    const pending = this.#pending;
     if (pending === undefined) return;
-    port.postMessage(pending);
-    pending = undefined;
-    last = Date.now();
-  };
-  return {
-    report(fraction, message) {
-      checkProgress(fraction, message);
-      pending = { type: 'progress', fraction, message };
-      if (Date.now() - last >= PROGRESS_INTERVAL) flush();
-      else if (timer === undefined) {
-        timer = setTimeout(flush, PROGRESS_INTERVAL);
-        timer.unref();
-      }
-    },
-    stop: () => clearTimeout(timer),
-  };
+    this.#pending = undefined;
+    this.#last = Date.now();
+    post({ [tag]: 'progress', taskId: this.id, fraction: pending.fraction, message: pending.message });
+  }
 }
 
-export default async function runThreadTask({ job, taskId, port }: ThreadTask): Promise<ThreadResult> {
-  const controller = new AbortController();
-  port.on('message', (message: ToThread) => {
-    if (message.type === 'abort') controller.abort(fromErrorShape(message.reason));
-  });
-  const progress = progressReporter(port);
+export default async function runThreadTask({ job, taskId }: ThreadTask): Promise<ThreadResult> {
+  const task = new TaskOnThread(taskId);
+  running.set(taskId, task);
   try {
     const handler = await loadHandler(job.module, job.exportName);
     const prototype = responsePrototype(job.module, job.settings);
     // Running from here: what a thread loads once (the module, Express) is loaded.
-    port.postMessage({ type: 'started' } satisfies FromThread);
-    const req = buildRequest(job.module, job.request, { id: taskId, signal: controller.signal, progress: progress.report });
+    post({ [tag]: 'started', taskId, threadId });
+    const req = buildRequest(job.module, job.request, task);
     const { statusCode, headers } = job.response;
     const capture = createCapture(prototype, { req, statusCode, headers, maxBytes: job.maxReplyBytes });
-    controller.signal.addEventListener('abort', () => capture.abort(), { once: true });
+    task.whenAborted(() => capture.abort());
     return { ok: true, reply: await runHandler(handler, req, capture) };
   } catch (error) {
     return { ok: false, error: toErrorShape(error) };
   } finally {
-    progress.stop();
-    port.close();
+    task.end();
   }
 }

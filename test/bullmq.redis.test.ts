@@ -29,7 +29,8 @@ describe('bullmqBackend() and startWorker()', () => {
 
   beforeAll(async () => {
     process.env.FORBIDDEN_MARKER = forbiddenMarker;
-    tasks = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), owner: (req) => req.get('x-user'), onError: () => {} });
+    // exposeErrors: the tests read what went wrong in the problems' details.
+    tasks = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), owner: (req) => req.get('x-user'), exposeErrors: true, onError: () => {} });
     worker = await startWorker({
       connection: redisUrl,
       queue,

@@ -170,7 +170,8 @@ describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {
   });
 
   it('a module that fails to load, or lacks the export behind export *, fails its task naming the module', async () => {
-    const app = setup(undefined, (app, tasks) => {
+    // The names show with exposeErrors (the server's log has them in any case).
+    const app = setup({ exposeErrors: true }, (app, tasks) => {
       app.post('/broken', tasks.asyncApi.worker(module('fails-to-load.mjs')));
       app.post('/missing', tasks.asyncApi.worker(module('reexports.mjs'), { export: 'missing' }));
     });
@@ -192,7 +193,7 @@ describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {
   });
 
   it('fails a task whose request cannot be cloned to a thread, and nothing else', async () => {
-    const app = setup(undefined, (app, tasks) => {
+    const app = setup({ exposeErrors: true }, (app, tasks) => {
       app.post(
         '/odd',
         (req, _res, next) => {

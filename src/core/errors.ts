@@ -1,7 +1,10 @@
 /**
  * The errors this library throws. Each has a stable `code` and, following the
  * http-errors convention, the HTTP `status` it answers with; `expose` says whether its
- * message may be shown to clients (ours hold no user data, so most may).
+ * message may be shown to clients. Exposure is opt-in, class by class: a message that
+ * may carry what the server wrote (a handler's property names, a module's path, a
+ * limit) stays in the server's log, and a client sees the problem's type and title.
+ * The 4xx errors, whose messages are the library's own words about the request, expose.
  */
 export class AsyncApiError extends Error {
   readonly code: string;
@@ -20,21 +23,21 @@ export class AsyncApiError extends Error {
     this.code = details.code;
     this.status = details.status;
     this.title = details.title;
-    this.expose = details.expose ?? true;
+    this.expose = details.expose ?? false;
   }
 }
 
 /** An option given to `createAsyncApi()` or to a route is not valid. */
 export class InvalidOptionError extends AsyncApiError {
   constructor(message: string) {
-    super(message, { code: 'ERR_INVALID_OPTION', status: 500, title: 'Invalid option', expose: false });
+    super(message, { code: 'ERR_INVALID_OPTION', status: 500, title: 'Invalid option' });
   }
 }
 
 /** A function of this library was called with an argument it cannot take. */
 export class InvalidArgumentError extends AsyncApiError {
   constructor(message: string) {
-    super(message, { code: 'ERR_INVALID_ARGUMENT', status: 500, title: 'Invalid argument', expose: false });
+    super(message, { code: 'ERR_INVALID_ARGUMENT', status: 500, title: 'Invalid argument' });
   }
 }
 
@@ -46,6 +49,7 @@ export class TaskNotFoundError extends AsyncApiError {
       code: 'ERR_TASK_NOT_FOUND',
       status: 404,
       title: 'Task not found',
+      expose: true,
     });
     this.taskId = taskId;
   }
@@ -59,6 +63,7 @@ export class TaskFinishedError extends AsyncApiError {
       code: 'ERR_TASK_FINISHED',
       status: 409,
       title: 'Task already finished',
+      expose: true,
     });
     this.taskId = taskId;
   }
@@ -85,7 +90,7 @@ export class ShuttingDownError extends AsyncApiError {
 /** The task was canceled (`DELETE` on its monitor). This is its signal's `reason`. */
 export class TaskCanceledError extends AsyncApiError {
   constructor() {
-    super('The task was canceled.', { code: 'ERR_TASK_CANCELED', status: 409, title: 'Task canceled' });
+    super('The task was canceled.', { code: 'ERR_TASK_CANCELED', status: 409, title: 'Task canceled', expose: true });
   }
 }
 
@@ -110,7 +115,6 @@ export class UnsupportedResponseMethodError extends AsyncApiError {
       code: 'ERR_UNSUPPORTED_RESPONSE_METHOD',
       status: 500,
       title: 'Unsupported response method',
-      expose: false,
     });
     this.method = method;
   }
@@ -123,6 +127,7 @@ export class NoResponseError extends AsyncApiError {
       code: 'ERR_NO_RESPONSE',
       status: 404,
       title: 'Not Found',
+      expose: true,
     });
   }
 }
@@ -141,7 +146,6 @@ export class WorkerCrashedError extends AsyncApiError {
       code: 'ERR_WORKER_CRASHED',
       status: 500,
       title: 'Worker thread failed',
-      expose: false,
     }, options);
   }
 }

@@ -40,6 +40,7 @@ export const problemTypes = {
   invalidResult: 'urn:express-async-api:invalid-result',
   storeUnavailable: 'urn:express-async-api:store-unavailable',
   replyTooLarge: 'urn:express-async-api:reply-too-large',
+  unsupportedResponseMethod: 'urn:express-async-api:unsupported-response-method',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -55,6 +56,7 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_INVALID_RESULT: problemTypes.invalidResult,
   ERR_STORE_UNAVAILABLE: problemTypes.storeUnavailable,
   ERR_REPLY_TOO_LARGE: problemTypes.replyTooLarge,
+  ERR_UNSUPPORTED_RESPONSE_METHOD: problemTypes.unsupportedResponseMethod,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

@@ -6,6 +6,7 @@ import { createAsyncApi, InvalidOptionError, problemTypes, type AsyncApi } from 
 import { bullmqBackend, startWorker, type TaskWorker } from 'express-async-api/bullmq';
 import { waitForTask } from 'express-async-api/client';
 import express, { type Express } from 'express';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { untilFinished, untilStatus } from './helpers.js';
@@ -139,6 +140,29 @@ describe('bullmqBackend() and startWorker()', () => {
   it('refuses inline handlers when the route is wrapped', () => {
     expect(() => tasks.asyncApi(() => 'inline')).toThrow(InvalidOptionError);
     expect(() => tasks.asyncApi(() => 'inline')).toThrow('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
+  });
+
+  it("takes a dead worker's tasks within seconds, by the library's lock defaults; options override them", async () => {
+    // BullMQ's own defaults (30 s each) leave a killed worker's task for up to a minute.
+    expect(worker.worker.opts).toMatchObject({ lockDuration: 5_000, stalledInterval: 2_500 });
+    const other = await startWorker({ connection: redisUrl, queue, allow: [fileURLToPath(handlers)], workerOptions: { lockDuration: 60_000 }, onError: () => {} });
+    try {
+      expect(other.worker.opts).toMatchObject({ lockDuration: 60_000, stalledInterval: 2_500 });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("keeps BullMQ's events stream short, as the library reads none of it", async () => {
+    const client = new Redis(redisUrl);
+    try {
+      expect(await client.hget(`bull:${queue}:meta`, 'opts.maxLenEvents')).toBe('100');
+      for (let i = 0; i < 60; i++) await request(app).post('/echo/1').set('Prefer', 'wait=10').send({ i });
+      // Trimmed approximately, by whole nodes of the stream.
+      expect(await client.xlen(`bull:${queue}:events`)).toBeLessThan(250);
+    } finally {
+      client.disconnect();
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { createAsyncApi, problemTypes, type AsyncApi } from 'express-async-api';
 import { bullmqBackend, startWorker, type TaskWorker } from 'express-async-api/bullmq';
 import express, { type Express } from 'express';
 import request from 'supertest';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { untilFinished } from './helpers.js';
 
 async function freePort(): Promise<number> {
@@ -54,8 +54,11 @@ describe('when Redis goes away and comes back', () => {
     const port = await freePort();
     const connection = `redis://127.0.0.1:${port}`;
     redis = await startRedis(port);
+    // What the worker says of the outage: once that it lost Redis, once that it is back.
+    const warnings = vi.spyOn(console, 'warn').mockImplementation(() => {});
     tasks = createAsyncApi({ backend: bullmqBackend({ connection, queue: 'outage' }), retryAfter: 2, onError: () => {} });
-    worker = await startWorker({ connection, queue: 'outage', allow: [fileURLToPath(new URL('./fixtures/', import.meta.url))], onError: () => {} });
+    const workerErrors: unknown[] = [];
+    worker = await startWorker({ connection, queue: 'outage', allow: [fileURLToPath(new URL('./fixtures/', import.meta.url))], onError: (error) => workerErrors.push(error) });
     const app: Express = express();
     app.use(express.json());
     app.post('/work', tasks.asyncApi.worker(new URL('./fixtures/scale-out/work.mjs', import.meta.url)));
@@ -86,5 +89,12 @@ describe('when Redis goes away and comes back', () => {
     expect(after.status).toBe(202);
     // The worker process is back at work too.
     expect((await untilFinished(request(app), after.headers.location, 20_000)).body).toMatchObject({ n: 3 });
+    const said = warnings.mock.calls.map(([line]) => String(line));
+    warnings.mockRestore();
+    expect(said.filter((line) => /lost its connection to Redis \(.*\); reconnecting$/.test(line))).toHaveLength(1);
+    expect(said.filter((line) => /reconnected to Redis$/.test(line))).toHaveLength(1);
+    expect(said).toHaveLength(2);
+    // Nor is each failed reconnection an error of the worker.
+    expect(workerErrors).toEqual([]);
   }, 60_000);
 });

@@ -77,6 +77,24 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
       expect(await store.get(id)).toMatchObject({ status: 'canceled', finishedAt: 5, progress: undefined, reply: undefined });
     });
 
+    it('lets a queued task succeed when its end says when it started (a start not written apart)', async () => {
+      const { id } = await create();
+      expect(await store.finish(id, { status: 'succeeded', reply }, 1_009, 1_004)).toMatchObject({ status: 'succeeded', startedAt: 1_004, finishedAt: 1_009 });
+      expect((await store.get(id))?.reply?.body).toBe(reply.body);
+      const running = await create();
+      await store.start(running.id, 1_002);
+      // A task the store knew had started keeps its start.
+      expect(await store.finish(running.id, { status: 'failed', problem }, 1_008, 1_005)).toMatchObject({ startedAt: 1_002 });
+    });
+
+    it("keeps an empty header list and a reply's every field through the store", async () => {
+      const { id } = await create();
+      await store.start(id, 2);
+      const full: Reply = { status: 299, statusMessage: 'Fine', headers: [], body: undefined, chunks: [], removed: ['date'], trailers: ['X-T', '1'], utf8Head: true };
+      await store.finish(id, { status: 'succeeded', reply: full }, 3);
+      expect((await store.get(id))?.reply).toEqual(full);
+    });
+
     it('does not let a queued task succeed without running, nor start twice', async () => {
       const { id } = await create();
       expect(await store.finish(id, { status: 'succeeded', reply }, 1)).toBeUndefined();

@@ -135,7 +135,7 @@ export interface WorkerRouteConfiguration extends RouteConfiguration {
 
 function logServerErrors(error: unknown, taskId: string | undefined): void {
   if (statusOf(error) >= 500 && process.env.NODE_ENV !== 'test') {
-    console.error(taskId === undefined ? 'express-async-api: a worker thread failed:' : `express-async-api: task ${taskId} failed:`, error);
+    console.error(taskId === undefined ? 'express-async-api:' : `express-async-api: task ${taskId} failed:`, error);
   }
 }
 

@@ -77,34 +77,78 @@ export class TaskRegistry {
    * or `signal` aborted, whichever is first. Nothing polls: the store tells of the end.
    */
   async settled(id: string, owner: string | undefined, timeout: number, signal?: AbortSignal): Promise<Task> {
-    let finish!: (task: Task) => void;
-    const ended = new Promise<Task>((resolve) => {
-      finish = resolve;
-    });
-    const { task, stop } = await this.watch(id, owner, (changed) => {
-      if (isFinished(changed.status)) finish(changed);
-    });
-    if (isFinished(task.status) || signal?.aborted) {
-      stop();
-      return task;
-    }
-    const timer = setTimeout(() => finish(task), timeout);
-    timer.unref();
-    const onAbort = (): void => finish(task);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const result = await ended;
-      // The timeout and the abort resolve with the task as it was; read it as it is.
-      return isFinished(result.status) ? result : await this.get(id, owner);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      stop();
-    }
+    const ending = new Ending();
+    const { task, stop } = await this.watch(id, owner, ending.listener);
+    // The timeout and the abort resolve with the task as it was; read it as it is.
+    return ending.wait(task, timeout, signal, stop, () => this.get(id, owner));
+  }
+
+  /**
+   * Follows a task being submitted, from before its job is queued (call it in `submit`'s
+   * `start`): nothing of it can happen unseen, so its end is waited for without a read.
+   */
+  follow(id: string): Following {
+    const ending = new Ending();
+    const stop = this.#store.watch(id, ending.listener);
+    return {
+      settled: (task, timeout, signal) => ending.wait(task, timeout, signal, stop, undefined),
+      stop,
+    };
   }
 
   /** Refuses new submissions from now on. */
   close(): void {
     this.#closing = true;
+  }
+}
+
+/** A task followed from its submit: see `TaskRegistry.follow()`. */
+export interface Following {
+  /** As `settled()`: the task once it ends, or as it is after `timeout` ms or when `signal` aborts. Stops following. */
+  settled(task: Task, timeout: number, signal?: AbortSignal): Promise<Task>;
+  /** Stops following, when the wait is not needed after all. */
+  stop(): void;
+}
+
+// The changes of one task as its watch reports them, and a wait for its end.
+class Ending {
+  #latest: Task | undefined;
+  #end: ((task: Task) => void) | undefined;
+
+  readonly listener = (task: Task): void => {
+    this.#latest = task;
+    if (isFinished(task.status)) this.#end?.(task);
+  };
+
+  async wait(
+    current: Task,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    stop: () => void,
+    reread: (() => Promise<Task>) | undefined,
+  ): Promise<Task> {
+    // A change seen before `current` was read may be older than it; a finished task is not.
+    const seen = isFinished(current.status) ? current : (this.#latest ?? current);
+    if (isFinished(seen.status) || signal?.aborted) {
+      stop();
+      return seen;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => this.#end?.(this.#latest ?? current);
+    try {
+      const ended = await new Promise<Task>((resolve) => {
+        this.#end = resolve;
+        timer = setTimeout(() => resolve(this.#latest ?? current), timeout);
+        timer.unref();
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      if (isFinished(ended.status) || reread === undefined) return ended;
+      return await reread();
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#end = undefined;
+      stop();
+    }
   }
 }

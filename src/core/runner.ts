@@ -45,22 +45,30 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   readonly #store: TaskStore;
   readonly #timeout: number | undefined;
   readonly #takeOver: boolean;
+  readonly #deferStart: number;
   #timer: NodeJS.Timeout | undefined;
+  #startTimer: NodeJS.Timeout | undefined;
+  /** When the work began; whether the store has been told. */
+  #startedAt: number | undefined;
+  #startTold = false;
 
-  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean) {
+  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number) {
     super();
     this.id = id;
     this.#store = store;
     this.#timeout = timeout;
     this.#takeOver = takeOver;
+    this.#deferStart = deferStart;
   }
 
   start(): boolean {
     if (this.aborted) return false;
-    this.#store.start(this.id, Date.now(), this.#takeOver).then(
-      (started) => started || this.abort(new TaskCanceledError()),
-      (error: unknown) => this.abort(error),
-    );
+    this.#startedAt = Date.now();
+    if (this.#deferStart === 0) this.#tellStart();
+    else {
+      this.#startTimer = setTimeout(() => this.#tellStart(), this.#deferStart);
+      this.#startTimer.unref();
+    }
     const timeout = this.#timeout;
     if (timeout !== undefined) {
       this.#timer = setTimeout(() => this.abort(new TaskTimeoutError(timeout)), timeout);
@@ -69,9 +77,33 @@ class RunningTask extends TaskAbort implements ExecutionContext {
     return true;
   }
 
+  // Tells the store the task runs, once; a task canceled meanwhile (or unknown) aborts.
+  #tellStart(): void {
+    clearTimeout(this.#startTimer);
+    if (this.#startTold || this.#startedAt === undefined) return;
+    this.#startTold = true;
+    this.#store.start(this.id, this.#startedAt, this.#takeOver).then(
+      (started) => started || this.abort(new TaskCanceledError()),
+      (error: unknown) => this.abort(error),
+    );
+  }
+
+  /**
+   * When the task started, if the store has not been told yet (it ends within its
+   * `deferStart`): its end then says so, in one write. From now on it is not told apart.
+   */
+  untoldStart(): number | undefined {
+    clearTimeout(this.#startTimer);
+    if (this.#startTold) return undefined;
+    this.#startTold = true;
+    return this.#startedAt;
+  }
+
   progress(fraction: number, message?: string): void {
     checkProgress(fraction, message);
-    if (!this.aborted) this.#store.progress(this.id, fraction, message).catch(() => {});
+    if (this.aborted) return;
+    this.#tellStart();
+    this.#store.progress(this.id, fraction, message).catch(() => {});
   }
 
   untilAborted<T>(promise: Promise<T>): Promise<T> {
@@ -83,6 +115,16 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   }
 }
 
+/** Options of a `TaskRunner`. */
+export interface RunnerOptions {
+  /**
+   * Milliseconds a started task is kept `queued` in the store before it is marked
+   * `running`; one that ends sooner is written once, at its end, with its start time. For
+   * stores where each write is a round trip (Redis): a short task then costs one. Default 0.
+   */
+  readonly deferStart?: number;
+}
+
 /**
  * Drives tasks from `queued` to their end in this process: starts their timeouts,
  * aborts them when they are canceled (seen through the store, wherever the cancel came
@@ -92,10 +134,12 @@ export class TaskRunner {
   readonly #store: TaskStore;
   readonly #onError: (error: unknown, taskId: string) => void;
   readonly #live = new Map<RunningTask, Promise<void>>();
+  readonly #deferStart: number;
 
-  constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void) {
+  constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void, options: RunnerOptions = {}) {
     this.#store = store;
     this.#onError = onError;
+    this.#deferStart = options.deferStart ?? 0;
   }
 
   /**
@@ -104,7 +148,7 @@ export class TaskRunner {
    * stopped the work). `takeOver` runs a task another runner had started and lost.
    */
   run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false): Promise<void> {
-    const task = new RunningTask(id, this.#store, timeout, takeOver);
+    const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart);
     const done = this.#run(task, job, executor).finally(() => this.#live.delete(task));
     this.#live.set(task, done);
     return done;
@@ -138,13 +182,13 @@ export class TaskRunner {
     let ended: Promise<void> | undefined;
     const stopListening = task.onAbort(() => {
       task.stopTimer();
-      if (!(task.reason instanceof TaskCanceledError)) ended = this.#fail(id, task.reason);
+      if (!(task.reason instanceof TaskCanceledError)) ended = this.#fail(task, task.reason);
     });
     try {
       const reply = await executor.execute(job, task);
-      if (!task.aborted) ended = this.#finish(id, { status: 'succeeded', reply });
+      if (!task.aborted) ended = this.#finish(task, { status: 'succeeded', reply });
     } catch (error) {
-      if (!task.aborted) ended = this.#fail(id, error);
+      if (!task.aborted) ended = this.#fail(task, error);
     } finally {
       task.stopTimer();
       stopListening();
@@ -153,14 +197,15 @@ export class TaskRunner {
     }
   }
 
-  #fail(id: string, error: unknown): Promise<void> {
-    this.#report(error, id);
-    return this.#finish(id, { status: 'failed', problem: problemFromError(error) });
+  #fail(task: RunningTask, error: unknown): Promise<void> {
+    this.#report(error, task.id);
+    return this.#finish(task, { status: 'failed', problem: problemFromError(error) });
   }
 
-  async #finish(id: string, outcome: Outcome): Promise<void> {
+  async #finish(task: RunningTask, outcome: Outcome): Promise<void> {
+    const { id } = task;
     try {
-      await this.#store.finish(id, outcome, Date.now());
+      await this.#store.finish(id, outcome, Date.now(), task.untoldStart());
     } catch (error) {
       // The store could not be written (a lost connection): the task stays live there,
       // and there is no one left to tell but the error hook.

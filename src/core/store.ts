@@ -35,8 +35,10 @@ export interface TaskStore {
   /**
    * Ends a live task with `outcome` at time `at`; from then it expires after the store's ttl.
    * Resolves with the finished task, or `undefined` when it had already finished or is unknown.
+   * `startedAt`, when given, is when the task started, for a task whose start the store was
+   * not told of apart (it was short): a queued task may then succeed, and records it.
    */
-  finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined>;
+  finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined>;
   /** Calls `listener` after every change of the task until the returned function is called. */
   watch(id: string, listener: TaskListener): () => void;
   /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */

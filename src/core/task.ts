@@ -87,12 +87,13 @@ export function isFinished(status: TaskStatus): boolean {
 /**
  * The transitions a task may make:
  * queued → running → succeeded | failed | canceled, and queued → failed | canceled
- * (canceled while waiting, or refused when it was about to start).
+ * (canceled while waiting, or refused when it was about to start). `ran`: the task ran,
+ * and its end says when it started: a queued task may then succeed too.
  */
-export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
+export function canTransition(from: TaskStatus, to: TaskStatus, ran = false): boolean {
   switch (from) {
     case 'queued':
-      return to !== 'queued' && to !== 'succeeded';
+      return to !== 'queued' && (ran || to !== 'succeeded');
     case 'running':
       return isFinished(to);
     default:

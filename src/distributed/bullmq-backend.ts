@@ -13,7 +13,12 @@ export interface BullmqBackendOptions {
   connection: RedisConnection;
   /** The BullMQ queue the worker processes take tasks from. */
   queue: string;
-  /** Options of BullMQ's `Queue`, but its connection. */
+  /**
+   * Options of BullMQ's `Queue`, but its connection. The library's default differs from
+   * BullMQ's in one: `streams.events.maxLen` is 100 (BullMQ's: 10000), since the library
+   * reads none of the queue's events stream (it keeps its own state, and tells of changes on
+   * its own channels); each kept event costs about 100 bytes of Redis.
+   */
   queueOptions?: Omit<QueueOptions, 'connection'>;
 }
 
@@ -37,7 +42,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     // ioredis retries a lost connection by itself; commands meanwhile reject (no offline queue).
     client.on('error', () => {});
     const store = new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, maxTasks: config.maxTasks });
-    const tasks = new Queue<QueuedTask, void, string>(queue, { ...queueOptions, connection: connection as ConnectionOptions });
+    const tasks = new Queue<QueuedTask, void, string>(queue, { streams: { events: { maxLen: 100 } }, ...queueOptions, connection: connection as ConnectionOptions });
     tasks.on('error', () => {});
     const keepFailed = config.ttl === Infinity ? undefined : { age: Math.ceil(config.ttl / 1000) };
 

@@ -3,7 +3,6 @@ import { replay, setExtraHeaders, type ExtraHeaders, type ReplayRequest } from '
 import type { AsyncApiError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
 import { canceledProblem, problemFromError, toProblemDocument, type Problem } from '../core/problem.js';
-import type { TaskRegistry } from '../core/registry.js';
 import { toStatusDocument, type Task } from '../core/task.js';
 
 /** The settings the answers depend on. */
@@ -100,9 +99,7 @@ export function answerTask(
 export async function answerWhenSettled(
   res: ServerResponse,
   request: ReplayRequest,
-  registry: TaskRegistry,
-  id: string,
-  owner: string | undefined,
+  settled: (timeout: number, signal: AbortSignal) => Promise<Task>,
   wait: number,
   monitor: string,
   config: AnswerSettings,
@@ -110,6 +107,6 @@ export async function answerWhenSettled(
 ): Promise<void> {
   const gone = new AbortController();
   res.once('close', () => gone.abort());
-  const task = await registry.settled(id, owner, wait * 1000, gone.signal);
+  const task = await settled(wait * 1000, gone.signal);
   if (!gone.signal.aborted) answerTask(res, request, task, monitor, config, headers);
 }

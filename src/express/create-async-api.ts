@@ -12,7 +12,7 @@ import {
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
-import { TaskRegistry } from '../core/registry.js';
+import { TaskRegistry, type Following } from '../core/registry.js';
 import type { Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
@@ -80,16 +80,20 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
     const { headers } = req;
+    let following: Following | undefined;
     try {
       const owner = ownerOf(req, config);
       let monitor!: string;
       const task = await registry.submit(owner, (id) => {
         monitor = monitorLocation(req, config, id);
+        // A wait to come is watched from before the job is queued: no read is needed then.
+        if (headers.prefer !== undefined) following = registry.follow(id);
         return start(id);
       });
-      if (headers.prefer === undefined) return sendAccepted(res, task, monitor, config);
-      await answerAsPreferred({ method: req.method, headers }, res, task, owner, monitor);
+      if (following === undefined) return sendAccepted(res, task, monitor, config);
+      await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor);
     } catch (error) {
+      following?.stop();
       answerFailure(res, next, error);
     }
   }
@@ -108,15 +112,16 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
 
   // Prefer: respond-async answers 202 at once; wait=N holds the answer until the task ends,
   // for N seconds at most. Both: up to N seconds, then 202 (RFC 7240 §4.1).
-  async function answerAsPreferred(request: ReplayRequest, res: Response, task: Task, owner: string | undefined, monitor: string) {
+  async function answerAsPreferred(request: ReplayRequest, res: Response, task: Task, following: Following, monitor: string) {
     const preferences = parsePrefer(String(request.headers.prefer));
     const respondAsync = preferences.has('respond-async');
     const wait = preferredWait(preferences, config.maxWait);
     if (wait === undefined) {
+      following.stop();
       return sendAccepted(res, task, monitor, config, respondAsync ? { 'Preference-Applied': 'respond-async', Vary: 'Prefer' } : { Vary: 'Prefer' });
     }
     const headers = { 'Preference-Applied': respondAsync ? `respond-async, wait=${wait}` : `wait=${wait}`, Vary: 'Prefer' };
-    await answerWhenSettled(res, request, registry, task.id, owner, wait, monitor, config, headers);
+    await answerWhenSettled(res, request, (timeout, signal) => following.settled(task, timeout, signal), wait, monitor, config, headers);
   }
 
   const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {

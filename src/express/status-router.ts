@@ -55,7 +55,8 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
           const task = await registry.get(id, owner);
           return answerTask(res, req, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
         }
-        return answerWhenSettled(res, req, registry, id, owner, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
+        const settled = (timeout: number, signal: AbortSignal) => registry.settled(id, owner, timeout, signal);
+        return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));

@@ -189,9 +189,10 @@ export class MemoryStore implements TaskStore {
     this.#notify(task);
   }
 
-  async finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined> {
+  async finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined> {
     const task = this.#tasks.get(id);
-    if (task === undefined || !canTransition(task.status, outcome.status)) return undefined;
+    if (task === undefined || !canTransition(task.status, outcome.status, startedAt !== undefined)) return undefined;
+    if (startedAt !== undefined && task.status === 'queued') task.started(startedAt);
     task.finished(outcome, at);
     if (this.#ttl !== Infinity) {
       this.#expiring.push(task);

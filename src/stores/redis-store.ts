@@ -17,74 +17,102 @@ export interface RedisStoreOptions {
   maxTasks?: number;
 }
 
-// Each change is published with the task's state (its hash, as JSON), so that watchers need
-// not read it; a state too big to send to every watching process (a large reply) is sent
-// empty, and read by the watchers that want it.
-const publishState = `
-  local function publishState(channel, key)
-    local state = cjson.encode(redis.call('HGETALL', key))
+// A task is one JSON string, with short names:
+//   s status, c createdAt, t ttl (-1: kept), o owner, p progress, m message,
+//   b startedAt, f finishedAt, r reply, x problem.
+// One string costs Redis less than a hash of the same fields once a value is longer than
+// 64 bytes (a reply is), which makes Redis keep the hash as a hash table. Scripts change
+// it as a whole; the reply and the problem come as JSON from the store and are appended to
+// the encoding as they are (Lua's cjson cannot tell an empty array from an empty object).
+
+// Each change is published with the task's state (its JSON), so that watchers need not read
+// it; a state too big to send to every watching process (a large reply) is sent empty, and
+// read by the watchers that want it.
+const helpers = `
+  local function publishState(channel, state)
     if #state > 65536 then state = '' end
     redis.call('PUBLISH', channel, state)
+  end
+  local function keep(key, state)
+    redis.call('SET', key, state, 'KEEPTTL')
   end`;
 
 // The transitions of core/task.ts canTransition(), as each script checks them.
 const scripts = {
-  // KEYS: index, task. ARGV: now, max (-1: none), id, owner (JSON or ''), createdAt, ttl (-1: keep).
-  asyncApiCreate: {
+  // KEYS: index, task. ARGV: now, max (-1: none), id, state.
+  asyncApiCreateTask: {
     numberOfKeys: 2,
     lua: `
       redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
       if ARGV[2] ~= '-1' and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
       redis.call('ZADD', KEYS[1], '+inf', ARGV[3])
-      redis.call('HSET', KEYS[2], 'status', 'queued', 'createdAt', ARGV[5], 'ttl', ARGV[6])
-      if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'owner', ARGV[4]) end
+      redis.call('SET', KEYS[2], ARGV[4])
       return 1`,
   },
   // KEYS: task. ARGV: at, takeOver, channel.
-  asyncApiStart: {
+  asyncApiStartTask: {
     numberOfKeys: 1,
     lua: `
-      local status = redis.call('HGET', KEYS[1], 'status')
-      if status == 'queued' or (ARGV[2] == '1' and status == 'running') then
-        redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[1])
-        publishState(ARGV[3], KEYS[1])
+      local text = redis.call('GET', KEYS[1])
+      if not text then return 0 end
+      local task = cjson.decode(text)
+      if task.s == 'queued' or (ARGV[2] == '1' and task.s == 'running') then
+        task.s = 'running'
+        task.b = tonumber(ARGV[1])
+        local state = cjson.encode(task)
+        keep(KEYS[1], state)
+        publishState(ARGV[3], state)
         return 1
       end
       return 0`,
   },
   // KEYS: task. ARGV: fraction, message, hasMessage, channel.
-  asyncApiProgress: {
+  asyncApiProgressTask: {
     numberOfKeys: 1,
     lua: `
-      local status = redis.call('HGET', KEYS[1], 'status')
-      if status ~= 'queued' and status ~= 'running' then return 0 end
-      redis.call('HSET', KEYS[1], 'progress', ARGV[1])
-      if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'message', ARGV[2]) else redis.call('HDEL', KEYS[1], 'message') end
-      publishState(ARGV[4], KEYS[1])
+      local text = redis.call('GET', KEYS[1])
+      if not text then return 0 end
+      local task = cjson.decode(text)
+      if task.s ~= 'queued' and task.s ~= 'running' then return 0 end
+      task.p = tonumber(ARGV[1])
+      if ARGV[3] == '1' then task.m = ARGV[2] else task.m = nil end
+      local state = cjson.encode(task)
+      keep(KEYS[1], state)
+      publishState(ARGV[4], state)
       return 1`,
   },
-  // KEYS: task, index. ARGV: status, at, field ('' for none), value, id, channel.
-  asyncApiFinish: {
+  // KEYS: task, index. ARGV: status, at, field ('' for none), JSON value, id, channel, startedAt ('' for none).
+  asyncApiFinishTask: {
     numberOfKeys: 2,
     lua: `
-      local current = redis.call('HGET', KEYS[1], 'status')
+      local text = redis.call('GET', KEYS[1])
+      if not text then return nil end
+      local task = cjson.decode(text)
       local to = ARGV[1]
-      if not (current == 'running' or (current == 'queued' and to ~= 'succeeded')) then return nil end
-      redis.call('HSET', KEYS[1], 'status', to, 'finishedAt', ARGV[2])
-      if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end
-      local ttl = redis.call('HGET', KEYS[1], 'ttl')
-      if ttl and ttl ~= '-1' then
-        redis.call('PEXPIRE', KEYS[1], ttl)
-        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ttl), ARGV[5])
+      local ran = ARGV[7] ~= ''
+      if not (task.s == 'running' or (task.s == 'queued' and (to ~= 'succeeded' or ran))) then return nil end
+      if ran and task.s == 'queued' then task.b = tonumber(ARGV[7]) end
+      task.s = to
+      task.f = tonumber(ARGV[2])
+      local state = cjson.encode(task)
+      if ARGV[3] ~= '' then state = string.sub(state, 1, -2) .. ',"' .. ARGV[3] .. '":' .. ARGV[4] .. '}' end
+      local ttl = task.t
+      if ttl and ttl ~= -1 then
+        redis.call('SET', KEYS[1], state, 'PX', ttl)
+        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + ttl, ARGV[5])
+      else
+        redis.call('SET', KEYS[1], state)
       end
-      publishState(ARGV[6], KEYS[1])
-      return redis.call('HGETALL', KEYS[1])`,
+      publishState(ARGV[6], state)
+      return state`,
   },
   // KEYS: task, index. ARGV: id.
-  asyncApiDelete: {
+  asyncApiDeleteTask: {
     numberOfKeys: 2,
     lua: `
-      local status = redis.call('HGET', KEYS[1], 'status')
+      local text = redis.call('GET', KEYS[1])
+      if not text then return 1 end
+      local status = cjson.decode(text).s
       if status == 'queued' or status == 'running' then
         redis.call('DEL', KEYS[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
@@ -110,42 +138,49 @@ function encodeReply(reply: Reply): string {
   return JSON.stringify(stored);
 }
 
-function decodeReply(text: string): Reply {
-  const { body, base64, ...rest } = JSON.parse(text) as StoredReply;
+function decodeReply(stored: StoredReply): Reply {
+  const { body, base64, ...rest } = stored;
   return { ...rest, body: base64 && body !== undefined ? new Uint8Array(Buffer.from(body, 'base64')) : body };
 }
 
-function fromHash(id: string, hash: Record<string, string>): Task | undefined {
-  if (hash.status === undefined) return undefined;
-  const number = (value: string | undefined): number | undefined => (value === undefined ? undefined : Number(value));
+/** A task as stored: see the names above. */
+interface StoredTask {
+  s: TaskStatus;
+  c: number;
+  t: number;
+  o?: string;
+  p?: number;
+  m?: string;
+  b?: number;
+  f?: number;
+  r?: StoredReply;
+  x?: Problem;
+}
+
+function fromState(id: string, text: string | null): Task | undefined {
+  if (text === null || text === '') return undefined;
+  const task = JSON.parse(text) as StoredTask;
   return {
     id,
-    owner: hash.owner === undefined ? undefined : (JSON.parse(hash.owner) as string),
-    status: hash.status as TaskStatus,
-    progress: number(hash.progress),
-    message: hash.message,
-    createdAt: Number(hash.createdAt),
-    startedAt: number(hash.startedAt),
-    finishedAt: number(hash.finishedAt),
-    reply: hash.reply === undefined ? undefined : decodeReply(hash.reply),
-    problem: hash.problem === undefined ? undefined : (JSON.parse(hash.problem) as Problem),
+    owner: task.o,
+    status: task.s,
+    progress: task.p,
+    message: task.m,
+    createdAt: task.c,
+    startedAt: task.b,
+    finishedAt: task.f,
+    reply: task.r === undefined ? undefined : decodeReply(task.r),
+    problem: task.x,
   };
 }
 
-function pairs(list: string[]): Record<string, string> {
-  const hash: Record<string, string> = {};
-  for (let i = 0; i + 1 < list.length; i += 2) hash[list[i]!] = list[i + 1]!;
-  return hash;
-}
-
 /**
- * Keeps tasks in Redis, for many web and worker processes: a hash per task, changed only
- * by Lua scripts that check the transition (so a task finishes once, whichever process
+ * Keeps tasks in Redis, for many web and worker processes: a JSON string per task, changed
+ * only by Lua scripts that check the transition (so a task finishes once, whichever process
  * finishes it), a sorted set that counts the tasks held for `maxTasks`, and a channel per
- * task on which every change is published with the task's state, so any process can
- * watch any task. A finished
- * task expires `ttl` after it finished (Redis removes it). A command that cannot reach
- * Redis rejects with `StoreUnavailableError`.
+ * task on which every change is published with the task's state, so any process can watch
+ * any task. A finished task expires `ttl` after it finished (Redis removes it). A command
+ * that cannot reach Redis rejects with `StoreUnavailableError`.
  */
 export class RedisStore implements TaskStore {
   readonly #client: Scripted;
@@ -166,7 +201,7 @@ export class RedisStore implements TaskStore {
     else this.#client.once('ready', () => (this.#everReady = true));
     for (const [name, script] of Object.entries(scripts)) {
       if (typeof (this.#client as unknown as Record<string, unknown>)[name] !== 'function') {
-        this.#client.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: publishState + script.lua });
+        this.#client.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: helpers + script.lua });
       }
     }
   }
@@ -218,51 +253,44 @@ export class RedisStore implements TaskStore {
 
   async create(task: NewTask): Promise<Task> {
     const { id, owner, createdAt } = task;
+    const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
+    if (owner !== undefined) state.o = owner;
     const created = await this.#run(() =>
-      this.#client.asyncApiCreate(
-        this.#index,
-        this.#task(id),
-        Date.now(),
-        this.#maxTasks === Infinity ? -1 : this.#maxTasks,
-        id,
-        owner === undefined ? '' : JSON.stringify(owner),
-        createdAt,
-        this.#ttl === Infinity ? -1 : this.#ttl,
-      ),
+      this.#client.asyncApiCreateTask(this.#index, this.#task(id), Date.now(), this.#maxTasks === Infinity ? -1 : this.#maxTasks, id, JSON.stringify(state)),
     );
     if (created === 0) throw new TaskLimitError(this.#maxTasks);
     return { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
   }
 
   async get(id: string): Promise<Task | undefined> {
-    return fromHash(id, await this.#run(() => this.#client.hgetall(this.#task(id))));
+    return fromState(id, await this.#run(() => this.#client.get(this.#task(id))));
   }
 
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
-    return (await this.#run(() => this.#client.asyncApiStart(this.#task(id), at, takeOver ? '1' : '0', this.#channel(id)))) === 1;
+    return (await this.#run(() => this.#client.asyncApiStartTask(this.#task(id), at, takeOver ? '1' : '0', this.#channel(id)))) === 1;
   }
 
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
     await this.#run(() =>
-      this.#client.asyncApiProgress(this.#task(id), fraction, message ?? '', message === undefined ? '0' : '1', this.#channel(id)),
+      this.#client.asyncApiProgressTask(this.#task(id), fraction, message ?? '', message === undefined ? '0' : '1', this.#channel(id)),
     );
   }
 
-  async finish(id: string, outcome: Outcome, at: number): Promise<Task | undefined> {
+  async finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined> {
     const [field, value] =
       outcome.status === 'succeeded'
-        ? ['reply', encodeReply(outcome.reply)]
+        ? ['r', encodeReply(outcome.reply)]
         : outcome.status === 'failed'
-          ? ['problem', JSON.stringify(outcome.problem)]
+          ? ['x', JSON.stringify(outcome.problem)]
           : ['', ''];
-    const hash = (await this.#run(() =>
-      this.#client.asyncApiFinish(this.#task(id), this.#index, outcome.status, at, field, value, id, this.#channel(id)),
-    )) as string[] | null;
-    return hash === null ? undefined : fromHash(id, pairs(hash));
+    const state = (await this.#run(() =>
+      this.#client.asyncApiFinishTask(this.#task(id), this.#index, outcome.status, at, field, value, id, this.#channel(id), startedAt ?? ''),
+    )) as string | null;
+    return fromState(id, state);
   }
 
   async delete(id: string): Promise<void> {
-    await this.#run(() => this.#client.asyncApiDelete(this.#task(id), this.#index, id));
+    await this.#run(() => this.#client.asyncApiDeleteTask(this.#task(id), this.#index, id));
   }
 
   /**
@@ -305,7 +333,7 @@ export class RedisStore implements TaskStore {
       const id = channel.slice(prefix.length);
       if (!this.#listeners.has(id)) return;
       if (state === '') this.#read(id);
-      else this.#tell(id, fromHash(id, pairs(JSON.parse(state) as string[])));
+      else this.#tell(id, fromState(id, state));
     });
     const subscribed = subscriber.psubscribe(`${prefix}*`).then(() => {
       if (this.#subscribed === subscribed) this.#subscribed = true;

@@ -126,6 +126,45 @@ describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {
     expect((await request(app).get(submitted.headers.location!)).status).toBe(409);
   });
 
+  it('cancel while queued: the task never runs, in the pool\'s queue or behind it', async () => {
+    // One thread: the first task runs, the second waits in the pool's queue, the third and
+    // fourth wait behind it in the backend's (the pool takes twice its threads).
+    const app = setup({ threads: { max: 1, gracePeriod: 100 } }, (app, tasks) =>
+      app.post('/marks', tasks.asyncApi.worker(module('waits.mjs'), { export: 'marks' })),
+    );
+    const version = express === expressVersions[0]![1] ? 5 : 4;
+    const started = [1, 2, 3, 4].map((n) => join(scratch, `queued-${version}-${n}`));
+    const submitted = [];
+    for (const path of started) submitted.push((await request(app).post('/marks').send({ started: path })).headers.location!);
+    await untilStatus(request(app), submitted[0], 'running');
+    for (const location of submitted.slice(1, 3)) expect((await request(app).delete(location)).body.status).toBe('canceled');
+    expect((await request(app).delete(submitted[0]!)).body.status).toBe('canceled');
+    // The fourth runs once the first has ended: the two canceled between them never did.
+    expect(await untilFileExists(started[3]!)).toBe('started');
+    expect(existsSync(started[0]!)).toBe(true);
+    expect(existsSync(started[1]!)).toBe(false);
+    expect(existsSync(started[2]!)).toBe(false);
+    for (const location of submitted.slice(1, 3)) expect((await request(app).get(location)).status).toBe(409);
+  });
+
+  it('close(): tasks still queued behind busy threads fail as shutting down, without running', async () => {
+    const app = setup({ threads: { max: 1, gracePeriod: 100 } }, (app, tasks) =>
+      app.post('/marks', tasks.asyncApi.worker(module('waits.mjs'), { export: 'marks' })),
+    );
+    const version = express === expressVersions[0]![1] ? 5 : 4;
+    const started = [1, 2, 3, 4].map((n) => join(scratch, `closing-${version}-${n}`));
+    const submitted = [];
+    for (const path of started) submitted.push((await request(app).post('/marks').send({ started: path })).headers.location!);
+    await untilStatus(request(app), submitted[0], 'running');
+    await tasks.close({ timeout: 50 });
+    for (const [n, location] of submitted.entries()) {
+      const monitor = await request(app).get(location);
+      expect(monitor.status).toBe(503);
+      expect(monitor.body).toEqual({ type: problemTypes.shuttingDown, title: 'Shutting down', status: 503, instance: location });
+      expect(existsSync(started[n]!)).toBe(n === 0);
+    }
+  });
+
   it('timeout: aborts the signal inside the thread and answers 504', async () => {
     const marker = join(scratch, `timeout-${express === expressVersions[0]![1] ? 5 : 4}`);
     const app = setup(undefined, (app, tasks) => app.post('/waits', tasks.asyncApi.worker(module('waits.mjs'), { timeout: 50 })));

@@ -1,7 +1,8 @@
 import type { Backend, BackendFactory } from '../core/backend.js';
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError, ShuttingDownError } from '../core/errors.js';
 import { checkKeys, describe } from '../core/options.js';
 import type { TaskStore } from '../core/store.js';
+import { JobQueue } from '../core/job-queue.js';
 import { TaskRunner } from '../core/runner.js';
 import { InlineExecutor } from '../executors/inline.js';
 import { ThreadPoolExecutor } from '../executors/thread-pool.js';
@@ -30,16 +31,24 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     const runner = new TaskRunner(tasks, config.onError);
     const inline = new InlineExecutor(config.concurrency);
     const threads = new ThreadPoolExecutor(config.threads, (error) => config.onError(error, undefined));
+    // Twice as many module jobs as threads go to the pool (so that a thread that frees finds
+    // its next task there); the others wait in the backend's queue, a small record each.
+    const modules = new JobQueue(config.threads.max * 2, runner, threads, tasks);
     return {
       store: tasks,
       runInline(id, job, route) {
         void runner.run(id, job, inline, route.timeout);
       },
       runModule(id, job, route) {
-        void runner.run(id, job, threads, route.timeout);
+        modules.push(id, job, route.timeout);
       },
       async close(timeout) {
-        await runner.drain(timeout);
+        const deadline = Date.now() + timeout;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([modules.whenIdle(), new Promise((resolve) => (timer = setTimeout(resolve, timeout)).unref())]);
+        clearTimeout(timer);
+        await modules.abandon(new ShuttingDownError('The server shut down before the task started.'));
+        await runner.drain(Math.max(0, deadline - Date.now()));
         await Promise.all([inline.close(), threads.close()]);
         await tasks.close();
       },

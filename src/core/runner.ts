@@ -149,7 +149,8 @@ export class TaskRunner {
    */
   run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false): Promise<void> {
     const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart);
-    const done = this.#run(task, job, executor).finally(() => this.#live.delete(task));
+    // #run leaves #live itself when it ends, which is after this: it awaits its executor first.
+    const done = this.#run(task, job, executor);
     this.#live.set(task, done);
     return done;
   }
@@ -194,6 +195,7 @@ export class TaskRunner {
       stopListening();
       stopWatching();
       await ended;
+      this.#live.delete(task);
     }
   }
 

@@ -11,33 +11,60 @@ import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread
 const threadEntry = new URL('./thread-entry.js', import.meta.url);
 
 /**
- * What piscina takes as a task's abort signal, as small as it can be: one listener, and
- * `abort()`. (An AbortController and its signal cost more than the rest of a queued task.)
+ * A task on the pool: what the pool's messages reach, and what piscina takes as the task's
+ * abort signal (one listener, `aborted`): one small object for each queued task, where an
+ * AbortController and a few closures would cost more than the rest of it.
  */
-class Terminate {
+class PoolTask {
   aborted = false;
-  #listener: (() => void) | undefined;
+  /** The thread that runs it, once started. */
+  thread: number | undefined = undefined;
+  #listener: (() => void) | undefined = undefined;
+  #grace: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly context: ExecutionContext,
+    readonly channels: ReadonlyMap<number, MessagePort>,
+    readonly gracePeriod: number,
+  ) {}
+
+  // piscina's side of the signal.
   once(_type: 'abort', listener: () => void): void {
     this.#listener = listener;
   }
   removeListener(): void {
     this.#listener = undefined;
   }
-  abort(): void {
+
+  /** Drops it from piscina's queue, or terminates the thread that runs it. */
+  terminate(): void {
     if (this.aborted) return;
     this.aborted = true;
     const listener = this.#listener;
     this.#listener = undefined;
     listener?.();
   }
-}
 
-/** A task on the pool, as the pool's messages reach it. */
-interface OnPool {
-  readonly context: ExecutionContext;
-  /** The thread that runs it, once started. */
-  thread: number | undefined;
-  begin(thread: number): void;
+  /** A thread took it: it runs, unless it was aborted while it waited. */
+  begin(thread: number): void {
+    if (this.thread !== undefined) return;
+    this.thread = thread;
+    if (!this.context.start()) this.stop();
+  }
+
+  // Not started yet: piscina drops it from its queue. Running: the handler is told, and its
+  // thread terminated if it has not settled within the grace period.
+  stop(): void {
+    const channel = this.thread === undefined ? undefined : this.channels.get(this.thread);
+    if (channel === undefined) return this.terminate();
+    channel.postMessage({ type: 'abort', taskId: this.context.id, reason: toErrorShape(this.context.reason) } satisfies ToThread);
+    this.#grace = setTimeout(() => this.terminate(), this.gracePeriod);
+    this.#grace.unref();
+  }
+
+  end(): void {
+    clearTimeout(this.#grace);
+  }
 }
 
 /**
@@ -53,7 +80,7 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
   #pool: Piscina<ThreadTask, ThreadResult> | undefined;
   // Each thread's channel for aborts, by thread id; each task on the pool, by id.
   readonly #channels = new Map<number, MessagePort>();
-  readonly #tasks = new Map<string, OnPool>();
+  readonly #tasks = new Map<string, PoolTask>();
 
   constructor(config: ThreadConfiguration, onPoolError: (error: unknown) => void) {
     this.#config = config;
@@ -102,36 +129,15 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
 
   async execute(job: ModuleJob, context: ExecutionContext): Promise<Reply> {
     const { id } = context;
-    const terminate = new Terminate();
-    let grace: NodeJS.Timeout | undefined;
-
-    // Not started yet: piscina drops it from its queue. Running: the handler is told,
-    // and its thread terminated if it has not settled within the grace period.
-    const stop = (): void => {
-      const channel = task.thread === undefined ? undefined : this.#channels.get(task.thread);
-      if (channel === undefined) return terminate.abort();
-      channel.postMessage({ type: 'abort', taskId: id, reason: toErrorShape(context.reason) } satisfies ToThread);
-      grace = setTimeout(() => terminate.abort(), this.#config.gracePeriod);
-      grace.unref();
-    };
-    const task: OnPool = {
-      context,
-      thread: undefined,
-      begin(thread) {
-        if (task.thread !== undefined) return;
-        task.thread = thread;
-        if (!context.start()) stop();
-      },
-    };
+    const task = new PoolTask(context, this.#channels, this.#config.gracePeriod);
     this.#tasks.set(id, task);
-    const stopListening = context.onAbort(stop);
-
+    const stopListening = context.onAbort(() => task.stop());
     try {
       let result: ThreadResult;
       try {
-        result = await this.#getPool().run({ job, taskId: id }, { signal: terminate as unknown as AbortSignal });
+        result = await this.#getPool().run({ job, taskId: id }, { signal: task as unknown as AbortSignal });
       } catch (error) {
-        if (terminate.aborted) throw context.reason;
+        if (task.aborted) throw context.reason;
         if ((error as Error).name === 'DataCloneError') {
           throw new TransferError(`The request cannot be passed to a worker thread: ${(error as Error).message}`, { cause: error });
         }
@@ -142,7 +148,7 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       if (result.ok) return result.reply;
       throw fromErrorShape(result.error);
     } finally {
-      clearTimeout(grace);
+      task.end();
       stopListening();
       this.#tasks.delete(id);
     }

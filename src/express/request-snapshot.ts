@@ -7,6 +7,11 @@ import type { AppSettings, ModuleJob, RequestSnapshot, ResponseSnapshot } from '
  * The request as plain data for a handler module: what Express parsed and computed,
  * copied, so it can be cloned to a worker thread or queued for a worker process.
  */
+// The request's own objects, not copies: a snapshot is cloned when it goes to a thread or
+// into a queue, and until then a queued task should cost no more than it must.
+const none: readonly string[] = Object.freeze([]);
+const noneOr = (list: string[]): readonly string[] => (list.length === 0 ? none : list);
+
 export function snapshotRequest(req: Request): RequestSnapshot {
   const snapshot: { -readonly [K in keyof RequestSnapshot]: RequestSnapshot[K] } = {
     method: req.method,
@@ -14,20 +19,19 @@ export function snapshotRequest(req: Request): RequestSnapshot {
     originalUrl: req.originalUrl,
     baseUrl: req.baseUrl,
     path: req.path,
-    params: { ...req.params },
-    // Express 5 parses the query on each read; a copy is read once.
-    query: { ...(req.query as Record<string, unknown>) },
+    params: req.params,
+    query: req.query as Record<string, unknown>,
     body: req.body as unknown,
-    headers: withoutConditionals({ ...req.headers }),
+    headers: withoutConditionals(req.headers),
     ip: req.ip,
-    ips: req.ips,
+    ips: noneOr(req.ips),
     protocol: req.protocol,
     hostname: req.hostname,
-    subdomains: req.subdomains,
+    subdomains: noneOr(req.subdomains),
   };
   const { cookies, signedCookies } = req as { cookies?: Record<string, unknown>; signedCookies?: Record<string, unknown> };
-  if (cookies !== undefined) snapshot.cookies = { ...cookies };
-  if (signedCookies !== undefined) snapshot.signedCookies = { ...signedCookies };
+  if (cookies !== undefined) snapshot.cookies = cookies;
+  if (signedCookies !== undefined) snapshot.signedCookies = signedCookies;
   return snapshot;
 }
 
@@ -50,6 +54,9 @@ export function snapshotResponse(res: ServerResponse): ResponseSnapshot {
 
 const settingNames = ['etag', 'json spaces', 'json escape', 'jsonp callback name'] as const;
 
+// The last settings of each app: the same object for every task while they do not change.
+const lastSettings = new WeakMap<object, AppSettings>();
+
 /** The app's settings that shape what `res` sends, where they are plain values. */
 export function snapshotSettings(req: Request): AppSettings {
   const settings: Record<string, string | number | boolean> = {};
@@ -59,6 +66,9 @@ export function snapshotSettings(req: Request): AppSettings {
     const value = app.get(name);
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') settings[name] = value;
   }
+  const last = lastSettings.get(app);
+  if (last !== undefined && settingNames.every((name) => last[name] === settings[name])) return last;
+  lastSettings.set(app, settings);
   return settings;
 }
 

@@ -1,0 +1,89 @@
+import Denque from 'denque';
+import { problemFromError } from './problem.js';
+import type { Executor, TaskRunner } from './runner.js';
+import type { TaskStore } from './store.js';
+
+interface Waiting<J> {
+  readonly id: string;
+  readonly job: J;
+  readonly timeout: number | undefined;
+}
+
+/**
+ * Jobs waiting for a slot of an executor, each as small as a record: a task gets its
+ * runner's machinery (its abort state, its watch of the store, its place on the thread
+ * pool) only when a slot frees. Thousands may so wait behind busy threads at little cost. A
+ * job whose task was canceled (or has gone) while it waited is dropped when its turn comes.
+ */
+export class JobQueue<J> {
+  readonly #waiting = new Denque<Waiting<J>>();
+  readonly #slots: number;
+  readonly #runner: TaskRunner;
+  readonly #executor: Executor<J>;
+  readonly #store: TaskStore;
+  #running = 0;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  constructor(slots: number, runner: TaskRunner, executor: Executor<J>, store: TaskStore) {
+    this.#slots = slots;
+    this.#runner = runner;
+    this.#executor = executor;
+    this.#store = store;
+  }
+
+  /** Queues the job of a queued task; it runs when a slot is free, in the order they came. */
+  push(id: string, job: J, timeout: number | undefined): void {
+    this.#waiting.push({ id, job, timeout });
+    this.#pump();
+  }
+
+  /** Resolves once nothing waits and nothing runs. */
+  whenIdle(): Promise<void> {
+    if (this.#running === 0 && this.#waiting.isEmpty()) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Takes nothing more from the queue, and ends each task still waiting with `reason`. */
+  async abandon(reason: unknown): Promise<void> {
+    this.#closed = true;
+    const problem = problemFromError(reason);
+    const left = this.#waiting.toArray();
+    this.#waiting.clear();
+    await Promise.all(left.map(({ id }) => this.#store.finish(id, { status: 'failed', problem }, Date.now()).catch(() => {})));
+    this.#settle();
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#running < this.#slots) {
+      const next = this.#waiting.shift();
+      if (next === undefined) break;
+      this.#running++;
+      void this.#run(next);
+    }
+    this.#settle();
+  }
+
+  async #run({ id, job, timeout }: Waiting<J>): Promise<void> {
+    try {
+      // Canceled (or gone) while it waited: the store says so, and the job never reaches a
+      // thread. A store that cannot be read now leaves it to the runner, which reports that.
+      const task = await this.#store.get(id).then(
+        (found) => found ?? null,
+        () => undefined,
+      );
+      if (task === null || (task !== undefined && task.status !== 'queued')) return;
+      await this.#runner.run(id, job, this.#executor, timeout);
+    } finally {
+      this.#running--;
+      this.#pump();
+    }
+  }
+
+  #settle(): void {
+    if (this.#running > 0 || !this.#waiting.isEmpty() || this.#idle.length === 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
+  }
+}

@@ -22,6 +22,9 @@ export default defineConfig([
     target: 'node20',
     sourcemap: true,
     banner: { js: '#!/usr/bin/env node' },
+    // The package's own entry, so that the worker shares its code (and bullmq is loaded
+    // only for a worker, not for --help).
+    external: ['express-async-api/bullmq'],
   },
   {
     // express-async-api/client: for browsers as well as Node, so nothing of Node in it.

@@ -1,6 +1,5 @@
 // npx express-async-api worker --redis redis://127.0.0.1:6379 --queue reports --concurrency 4
 import { parseArgs } from 'node:util';
-import { startWorker } from './distributed/worker.js';
 
 const usage = `Usage: express-async-api worker --queue NAME [options]
 
@@ -42,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     if (!/^\d+$/.test(value)) throw new Error(`--${name} takes a whole number, got ${value}`);
     return Number(value);
   };
+  const { startWorker } = await loadBullmqEntry();
   const worker = await startWorker({
     connection: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     queue: values.queue,
@@ -55,6 +55,18 @@ async function main(argv: string[]): Promise<number> {
   });
   await worker.close();
   return 0;
+}
+
+// The package's own express-async-api/bullmq, loaded only for a worker: it needs bullmq and
+// ioredis, optional peers, which --help does not.
+async function loadBullmqEntry(): Promise<typeof import('express-async-api/bullmq')> {
+  try {
+    return await import('express-async-api/bullmq');
+  } catch (error) {
+    const missing = ['bullmq', 'ioredis'].find((name) => (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && (error as Error).message.includes(`'${name}'`));
+    if (missing === undefined) throw error;
+    throw new Error(`the worker runs on BullMQ, and ${missing} is not installed here: npm install bullmq ioredis`);
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,6 @@
 export { createAsyncApi, type AsyncApi, type AsyncApiWrapper } from './express/create-async-api.js';
 export type { AsyncHandler, TaskInfo, TaskRequest } from './express/types.js';
+export type { WorkerHandler, WorkerRequest, WorkerResponse } from './express/worker-types.js';
 export type { AppSettings, RequestSnapshot, ResponseSnapshot } from './core/backend.js';
 export type {
   AsyncApiOptions,
@@ -22,6 +23,7 @@ export {
   InvalidArgumentError,
   InvalidOptionError,
   InvalidResultError,
+  NoWorkerError,
   NoResponseError,
   ReplyTooLargeError,
   ShuttingDownError,

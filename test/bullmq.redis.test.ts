@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,10 +7,11 @@ import { createAsyncApi, InvalidOptionError, problemTypes, type AsyncApi } from 
 import { bullmqBackend, startWorker, type TaskWorker } from 'express-async-api/bullmq';
 import { waitForTask } from 'express-async-api/client';
 import express, { type Express } from 'express';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { untilFinished, untilStatus } from './helpers.js';
+import { deferred, untilFinished, untilStatus } from './helpers.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
 const handlers = new URL('./fixtures/handlers/', import.meta.url);
@@ -127,6 +129,67 @@ describe('bullmqBackend() and startWorker()', () => {
     const streamed = await request(app).post('/made').send({ name: 'sse' });
     const events = await request(app).get(streamed.headers.location!).set('Accept', 'text/event-stream');
     expect(events.text).toMatch(/event: done\ndata: \{[^\n]*"status":"succeeded"[^\n]*"made\\":\\"sse\\"/);
+  });
+
+  it('removes the job of a task canceled while queued from the queue: no worker takes it', async () => {
+    // Both of the worker's slots busy: a third task waits in BullMQ's wait list.
+    const busy = [await request(app).post('/waits').send({}), await request(app).post('/waits').send({})];
+    for (const response of busy) await untilStatus(request(app), response.headers.location, 'running');
+    const queued = await request(app).post('/waits').send({});
+    const id = queued.headers.location!.split('/').pop()!;
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const inspect = new Queue(queue, { connection });
+    try {
+      expect(await inspect.getJobState(id)).toBe('waiting');
+      expect((await request(app).delete(queued.headers.location!)).body.status).toBe('canceled');
+      expect(await inspect.getJob(id)).toBeUndefined();
+    } finally {
+      for (const response of busy) await request(app).delete(response.headers.location!);
+      await inspect.close();
+      connection.disconnect();
+    }
+  });
+
+  it('streams an event only when the status document changed, on another web process too', async () => {
+    const submitted = await request(app).post('/waits').send({});
+    const location = submitted.headers.location!;
+    for (let polls = 0; polls < 1_000; polls++) {
+      if ((await request(app).get(location)).body.progress !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // A second web process, whose store watches its first task: it reads the task as it
+    // subscribes, which once sent the same progress event twice.
+    const other = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), owner: (req) => req.get('x-user'), heartbeat: 50, onError: () => {} });
+    const web = express();
+    web.use(other.router);
+    const url = await serverUrl(web, location);
+    const events: string[] = [];
+    const heartbeat = deferred();
+    const ended = new Promise<void>((resolve, reject) => {
+      const sent = httpRequest(url, { headers: { Accept: 'text/event-stream' } }, (response) => {
+        let buffer = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          buffer += chunk;
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            if (block.startsWith('event: ')) events.push(block);
+            // The first heartbeat comes after what the watch had to tell at its start.
+            else if (block === ': heartbeat' && events.length > 0) heartbeat.resolve();
+          }
+        });
+        response.on('end', resolve);
+      });
+      sent.on('error', reject);
+      sent.end();
+    });
+    await heartbeat.promise;
+    expect((await request(app).delete(location)).body.status).toBe('canceled');
+    await ended;
+    await other.close();
+    expect(events.map((event) => event.slice(0, event.indexOf('\n')))).toEqual(['event: progress', 'event: done']);
+    expect(events[0]).toContain('"progress":0.5');
   });
 
   it('keeps tasks to their owner', async () => {

@@ -1,6 +1,12 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startExample, untilDone } from './helpers.js';
+import { cleanCheckout, root } from './pack.js';
 
 describe('examples/basic (the demo)', () => {
   it('prints its URL and curl lines, and serves a report through 202 and the monitor', async () => {
@@ -47,6 +53,61 @@ describe('examples/worker-threads', () => {
       expect(await answer.json()).toEqual({ rounds: 1000, sha256: digest.toString('hex') });
     } finally {
       example.child.kill('SIGTERM');
+    }
+  });
+});
+
+describe('every example, on a port already in use', () => {
+  it.each([
+    ['examples/basic/server.js', 'npm run demo'],
+    ['examples/worker-threads/server.js', 'node examples/worker-threads/server.js'],
+    ['examples/scale-out/web.js', 'node examples/scale-out/web.js'],
+  ])('%s says so in one line, naming the port and PORT=', async (path, command) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const child = spawn(process.execPath, [path], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, PORT: String(port) } });
+      let stderr = '';
+      let stdout = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `Port ${port} is in use: start with another, e.g. PORT=${port + 1} ${command}\n` });
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+describe('npm run demo, in a clean checkout (as the README\'s Quick start runs it)', () => {
+  it('builds, starts and serves a report', { timeout: 120_000 }, async () => {
+    const checkout = mkdtempSync(join(root, 'test', '.pack-'));
+    cleanCheckout(checkout);
+    // Its own process group: npm starts a shell, which starts node.
+    const child = spawn('npm', ['run', 'demo'], { cwd: checkout, env: { ...process.env, PORT: '0' }, detached: true });
+    try {
+      let output = '';
+      const base = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /listening on (http:\/\/localhost:\d+)/.exec(output);
+          if (match) resolve(match[1]!.replace('localhost', '127.0.0.1'));
+        });
+        child.once('exit', (code) => reject(new Error(`npm run demo exited with ${code}: ${output}`)));
+      });
+      const submitted = await fetch(`${base}/reports?steps=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"fresh"}' });
+      expect(submitted.status).toBe(202);
+      const answer = await untilDone(base + submitted.headers.get('location'));
+      expect(answer.status).toBe(201);
+      expect(await answer.json()).toMatchObject({ title: 'fresh' });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        process.kill(-child.pid!, 'SIGTERM');
+        await exited;
+      }
+      rmSync(checkout, { recursive: true, force: true });
     }
   });
 });

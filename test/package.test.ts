@@ -1,26 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { packCleanCheckout, root } from './pack.js';
 
 // A consumer inside the repository, so its imports of express and of the package's
-// dependencies resolve from the repository's node_modules, as they would from its own.
+// dependencies resolve from the repository's node_modules, as they would from its own. The
+// package is packed from a clean checkout, which has no dist/: `prepack` builds it.
 let consumer: string;
 let files: string[];
 
 beforeAll(() => {
-  consumer = mkdtempSync(join(root, 'test', '.pack-'));
-  const [packed] = JSON.parse(
-    execFileSync('npm', ['pack', '--json', '--pack-destination', consumer], { cwd: root, encoding: 'utf8' }),
-  ) as [{ filename: string; files: { path: string }[] }];
-  files = packed.files.map((file) => file.path).sort();
-  const installed = join(consumer, 'node_modules', 'express-async-api');
-  mkdirSync(installed, { recursive: true });
-  execFileSync('tar', ['-xzf', join(consumer, packed.filename), '-C', installed, '--strip-components=1']);
-}, 60_000);
+  ({ consumer, files } = packCleanCheckout());
+}, 120_000);
 
 afterAll(() => {
   rmSync(consumer, { recursive: true, force: true });
@@ -107,18 +100,26 @@ describe('the published package', () => {
     expect(execFileSync(process.execPath, [cli, '--help'], { cwd: consumer, encoding: 'utf8' })).toMatch(/^Usage: express-async-api worker/);
   });
 
-  it('has types for import and for require', () => {
-    const typed = `import type { TaskRequest } from 'express-async-api';
-import type { WaitForTaskOptions } from 'express-async-api/client';
-const options: WaitForTaskOptions = { wait: 5 };
-export { options };
-const handler = (req: TaskRequest) => { req.task.progress(0.5); return req.task.id; };
-export { handler };
-`;
-    writeFileSync(join(consumer, 'typed.mts'), `import { createAsyncApi } from 'express-async-api';\nconst tasks = createAsyncApi({ ttl: 1000 });\nvoid tasks.close();\n${typed}`);
-    writeFileSync(join(consumer, 'typed.cts'), `import api = require('express-async-api');\nconst tasks = api.createAsyncApi({ ttl: 1000 });\nvoid tasks.close();\n${typed}`);
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', '--skipLibCheck', 'false'];
-    execFileSync(process.execPath, [tsc, ...args, 'typed.mts', 'typed.cts'], { cwd: consumer, encoding: 'utf8' });
+  it('explains its command without bullmq, and names what a worker needs', () => {
+    // A project with the package and its own dependencies, and no bullmq, ioredis or express.
+    const bare = mkdtempSync(join(tmpdir(), 'no-bullmq-'));
+    try {
+      const modules = join(bare, 'node_modules');
+      mkdirSync(modules);
+      cpSync(join(consumer, 'node_modules', 'express-async-api'), join(modules, 'express-async-api'), { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(modules, 'express-async-api', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      for (const name of Object.keys(manifest.dependencies)) symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir');
+      const cli = join(modules, 'express-async-api', 'dist', 'cli.js');
+
+      const help = spawnSync(process.execPath, [cli, '--help'], { cwd: bare, encoding: 'utf8' });
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: express-async-api worker/);
+
+      const worker = spawnSync(process.execPath, [cli, 'worker', '--queue', 'q'], { cwd: bare, encoding: 'utf8' });
+      expect(worker.status).toBe(1);
+      expect(worker.stderr).toBe('express-async-api: the worker runs on BullMQ, and bullmq is not installed here: npm install bullmq ioredis\n');
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 });

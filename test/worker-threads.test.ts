@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
 } from 'express-async-api';
 import type { Express, Request } from 'express';
 import request from 'supertest';
+import ts from 'typescript';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { expressVersions, makeApp, untilFinished, untilStatus } from './helpers.js';
 
@@ -99,6 +100,19 @@ describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {
     });
     expect((await run(app, '/cjs', { n: 3 })).done.body).toEqual({ kind: 'commonjs', n: 3 });
     expect((await run(app, '/cjs-named')).done.body).toEqual({ named: true });
+  });
+
+  it('runs a module compiled by tsc to CommonJS: exports.default, with __esModule', async () => {
+    const source = readFileSync(new URL('./fixtures/typescript/worker-cjs.cts', import.meta.url), 'utf8');
+    const compiled = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+    expect(compiled).toContain('exports.default = ');
+    expect(compiled).toContain('__esModule');
+    const path = join(scratch, `compiled-${express === expressVersions[0]![1] ? 5 : 4}.cjs`);
+    writeFileSync(path, compiled);
+    const app = setup(undefined, (app, tasks) => app.post('/hash', tasks.asyncApi.worker(path)));
+    const { done } = await run(app, '/hash', Buffer.from([0xca, 0xfe]), 'application/octet-stream');
+    expect(done.status).toBe(200);
+    expect(done.body).toEqual({ digest: 'cafe' });
   });
 
   it('shows progress from the thread while the task runs', async () => {

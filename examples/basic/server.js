@@ -40,7 +40,9 @@ app.use(tasks.router); // GET / DELETE /status/:taskId
 app.use(express.static(fileURLToPath(new URL('../browser/', import.meta.url))));
 app.get('/client.js', (_req, res) => res.sendFile(fileURLToPath(new URL('../../dist/client.js', import.meta.url))));
 
-const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, (error) => {
+  if (error) return; // Express 5 passes it here as well: told below
   const url = `http://localhost:${server.address().port}`;
   console.log(`express-async-api demo listening on ${url}
 
@@ -69,3 +71,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     process.exit(0);
   });
 }
+
+// A port already taken, or not ours to take: one line, and how to pick another.
+server.on('error', (error) => {
+  const reason = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.code ?? error.message})`;
+  console.error(`Port ${port} ${reason}: start with another, e.g. PORT=${port + 1} npm run demo`);
+  process.exit(1);
+});

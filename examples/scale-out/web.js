@@ -12,7 +12,9 @@ app.use(express.json());
 app.post('/reports', tasks.asyncApi.worker(new URL('./report.js', import.meta.url), { timeout: 60_000 }));
 app.use(tasks.router);
 
-const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, (error) => {
+  if (error) return; // Express 5 passes it here as well: told below
   const url = `http://localhost:${server.address().port}`;
   console.log(`express-async-api scale-out web process ${process.pid} listening on ${url}
 
@@ -25,4 +27,11 @@ process.once('SIGTERM', async () => {
   server.close();
   await tasks.close();
   process.exit(0);
+});
+
+// A port already taken, or not ours to take: one line, and how to pick another.
+server.on('error', (error) => {
+  const reason = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.code ?? error.message})`;
+  console.error(`Port ${port} ${reason}: start with another, e.g. PORT=${port + 1} node examples/scale-out/web.js`);
+  process.exit(1);
 });

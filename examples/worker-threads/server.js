@@ -12,7 +12,9 @@ app.post('/hash', tasks.asyncApi.worker(new URL('./hash.js', import.meta.url), {
 app.get('/health', (_req, res) => res.json({ ok: true }));
 app.use(tasks.router);
 
-const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, (error) => {
+  if (error) return; // Express 5 passes it here as well: told below
   const url = `http://localhost:${server.address().port}`;
   console.log(`express-async-api worker-threads example listening on ${url}
 
@@ -33,3 +35,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     process.exit(0);
   });
 }
+
+// A port already taken, or not ours to take: one line, and how to pick another.
+server.on('error', (error) => {
+  const reason = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.code ?? error.message})`;
+  console.error(`Port ${port} ${reason}: start with another, e.g. PORT=${port + 1} node examples/worker-threads/server.js`);
+  process.exit(1);
+});

@@ -39,6 +39,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       runInline(id, job, route) {
         void runner.run(id, job, inline, route.timeout);
       },
+      queueTimeouts: false,
       runModule(id, job, route) {
         modules.push(id, job, route.timeout);
       },

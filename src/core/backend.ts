@@ -1,4 +1,4 @@
-import type { Configuration, RouteConfiguration } from './options.js';
+import type { Configuration, RouteConfiguration, WorkerRouteConfiguration } from './options.js';
 import type { ExecutionContext } from './runner.js';
 import type { TaskStore } from './store.js';
 import type { Reply } from './task.js';
@@ -75,7 +75,14 @@ export interface Backend {
    * Gets the job of a handler module running: on this process's thread pool, or on a
    * worker process. May reject (nothing could take the job); the task is then forgotten.
    */
-  runModule(id: string, job: ModuleJob, route: RouteConfiguration): void | Promise<void>;
+  runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration): void | Promise<void>;
+  /** Whether worker routes may set `queueTimeout`: its tasks may wait for workers that are not there. */
+  readonly queueTimeouts: boolean;
+  /**
+   * Drops the job of a task canceled while queued, where the backend holds one outside this
+   * process (the store has ended the task already; a job left behind is discarded when taken).
+   */
+  readonly dropQueued?: (id: string) => Promise<void>;
   /** Lets live tasks finish for up to `timeout` ms, aborts the rest, then releases everything. */
   close(timeout: number): Promise<void>;
 }

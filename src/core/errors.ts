@@ -150,6 +150,16 @@ export class WorkerCrashedError extends AsyncApiError {
   }
 }
 
+/**
+ * No worker took the task within its route's `queueTimeout` (BullMQ: no worker process ran
+ * for the queue, or all were busy): it failed without running.
+ */
+export class NoWorkerError extends AsyncApiError {
+  constructor(queueTimeout: number) {
+    super(`No worker took the task within ${queueTimeout} ms.`, { code: 'ERR_NO_WORKER', status: 503, title: 'No worker took the task' });
+  }
+}
+
 /** Something the task needs could not be passed to, or back from, where it runs (it is not cloneable). */
 export class TransferError extends AsyncApiError {
   constructor(message: string, options?: ErrorOptions) {

@@ -99,6 +99,12 @@ export interface RouteOptions {
 export interface WorkerRouteOptions extends RouteOptions {
   /** The export of the module to call. Default `'default'`. */
   export?: string;
+  /**
+   * Milliseconds a task may wait `queued` for a worker; then it fails, without running, with
+   * a 503 problem of type `no-worker`. With `bullmqBackend()` only, where no worker process
+   * may be running; in memory a thread of this process always takes it. Default: no limit.
+   */
+  queueTimeout?: number;
 }
 
 /** Options of `close()`. */
@@ -131,6 +137,7 @@ export interface RouteConfiguration {
 
 export interface WorkerRouteConfiguration extends RouteConfiguration {
   readonly exportName: string;
+  readonly queueTimeout: number | undefined;
 }
 
 function logServerErrors(error: unknown, taskId: string | undefined): void {
@@ -329,11 +336,15 @@ export function resolveRouteOptions(options: RouteOptions | undefined): RouteCon
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, ...rest } = checkKeys(options, ['timeout', 'export'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }
-  return { ...resolveRouteOptions(rest), exportName: exportName ?? 'default' };
+  return {
+    ...resolveRouteOptions(rest),
+    exportName: exportName ?? 'default',
+    queueTimeout: queueTimeout === undefined ? undefined : milliseconds(queueTimeout, 'routeOptions.queueTimeout'),
+  };
 }
 
 /** Checks the options of `close()`. */

@@ -41,6 +41,7 @@ export const problemTypes = {
   storeUnavailable: 'urn:express-async-api:store-unavailable',
   replyTooLarge: 'urn:express-async-api:reply-too-large',
   unsupportedResponseMethod: 'urn:express-async-api:unsupported-response-method',
+  noWorker: 'urn:express-async-api:no-worker',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -57,6 +58,7 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_STORE_UNAVAILABLE: problemTypes.storeUnavailable,
   ERR_REPLY_TOO_LARGE: problemTypes.replyTooLarge,
   ERR_UNSUPPORTED_RESPONSE_METHOD: problemTypes.unsupportedResponseMethod,
+  ERR_NO_WORKER: problemTypes.noWorker,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

@@ -9,10 +9,16 @@ import { isFinished, type Task } from './task.js';
  */
 export class TaskRegistry {
   readonly #store: TaskStore;
+  readonly #onQueuedCancel: ((id: string) => Promise<void>) | undefined;
   #closing = false;
 
-  constructor(store: TaskStore) {
+  /**
+   * `onQueuedCancel` hears of a task canceled while it was queued, after the store ended
+   * it: where its job waits elsewhere (a queue in Redis), it may be dropped there.
+   */
+  constructor(store: TaskStore, onQueuedCancel?: (id: string) => Promise<void>) {
     this.#store = store;
+    this.#onQueuedCancel = onQueuedCancel;
   }
 
   /**
@@ -55,6 +61,8 @@ export class TaskRegistry {
       const now = await this.get(id, owner);
       throw new TaskFinishedError(id, now.status);
     }
+    // Best effort: a job left behind is discarded by whoever takes it, as the task has ended.
+    if (task.status === 'queued' && this.#onQueuedCancel !== undefined) await this.#onQueuedCancel(id).catch(() => {});
     return canceled;
   }
 

@@ -1,11 +1,13 @@
 import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Backend, BackendFactory } from '../core/backend.js';
-import { StoreUnavailableError } from '../core/errors.js';
-import { checkKeys } from '../core/options.js';
+import { NoWorkerError, StoreUnavailableError } from '../core/errors.js';
+import { checkKeys, milliseconds } from '../core/options.js';
+import { problemFromError } from '../core/problem.js';
 import { RedisStore } from '../stores/redis-store.js';
 import { queueName, redisOptions, storePrefix, type RedisConnection } from './connection.js';
 import { jobName, type QueuedTask } from './queued-task.js';
+import { WorkerCensus } from './worker-census.js';
 
 /** Options of `bullmqBackend()`. */
 export interface BullmqBackendOptions {
@@ -20,6 +22,12 @@ export interface BullmqBackendOptions {
    * its own channels); each kept event costs about 100 bytes of Redis.
    */
   queueOptions?: Omit<QueueOptions, 'connection'>;
+  /**
+   * How often (ms) the web process counts the queue's worker processes (BullMQ's
+   * `Queue.getWorkers()`), to log when there are none, and when there are again. Default
+   * 10000; `0` counts never.
+   */
+  workerCheckInterval?: number;
 }
 
 /**
@@ -32,10 +40,12 @@ export interface BullmqBackendOptions {
  * monitors answer 503, and resume by themselves when it is back.
  */
 export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
-  const given = checkKeys(options, ['connection', 'queue', 'queueOptions'], 'bullmqBackend options');
+  const given = checkKeys(options, ['connection', 'queue', 'queueOptions', 'workerCheckInterval'], 'bullmqBackend options');
   const connection = { ...redisOptions(given.connection, 'bullmqBackend options.connection'), enableOfflineQueue: false };
   const queue = queueName(given.queue, 'bullmqBackend options.queue');
   const queueOptions = checkKeys(given.queueOptions, [], 'bullmqBackend options.queueOptions', true) as Omit<QueueOptions, 'connection'>;
+  const workerCheckInterval =
+    given.workerCheckInterval === undefined ? 10_000 : given.workerCheckInterval === 0 ? 0 : milliseconds(given.workerCheckInterval, 'bullmqBackend options.workerCheckInterval');
 
   return function createBullmqBackend(config): Backend {
     const client = new Redis({ ...connection, lazyConnect: false });
@@ -45,10 +55,28 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     const tasks = new Queue<QueuedTask, void, string>(queue, { streams: { events: { maxLen: 100 } }, ...queueOptions, connection: connection as ConnectionOptions });
     tasks.on('error', () => {});
     const keepFailed = config.ttl === Infinity ? undefined : { age: Math.ceil(config.ttl / 1000) };
+    const census = workerCheckInterval === 0 ? undefined : new WorkerCensus(tasks, queue, workerCheckInterval, (line) => console.warn(line));
+    // The first count as soon as the queue is connected (commands fail until then).
+    if (census !== undefined) tasks.waitUntilReady().then(() => census.check(), () => {});
+    // The queueTimeout of each task still waiting for its deadline.
+    const deadlines = new Set<NodeJS.Timeout>();
+
+    // At its deadline a task still waiting fails, if its job can still be taken back: BullMQ
+    // removes a job only while no worker holds it, so a task that started just now runs on.
+    async function expire(id: string, queueTimeout: number): Promise<void> {
+      try {
+        if ((await tasks.getJobState(id)) !== 'waiting') return;
+        if ((await tasks.remove(id)) !== 1) return;
+        await store.finish(id, { status: 'failed', problem: problemFromError(new NoWorkerError(queueTimeout)) }, Date.now());
+      } catch (error) {
+        config.onError(error, id);
+      }
+    }
 
     return {
       store,
       runInline: undefined,
+      queueTimeouts: true,
       async runModule(id, job, route) {
         const data: QueuedTask = { taskId: id, job, ...(route.timeout === undefined ? {} : { timeout: route.timeout }) };
         try {
@@ -57,8 +85,24 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
         } catch (error) {
           throw new StoreUnavailableError({ cause: error });
         }
+        const { queueTimeout } = route;
+        if (queueTimeout !== undefined) {
+          const deadline = setTimeout(() => {
+            deadlines.delete(deadline);
+            void expire(id, queueTimeout);
+          }, queueTimeout);
+          deadline.unref();
+          deadlines.add(deadline);
+        }
+      },
+      async dropQueued(id) {
+        // Removes the job unless a worker holds it (BullMQ refuses to remove a locked job).
+        await tasks.remove(id);
       },
       async close() {
+        census?.stop();
+        for (const deadline of deadlines) clearTimeout(deadline);
+        deadlines.clear();
         await tasks.close();
         await store.close();
         client.disconnect();

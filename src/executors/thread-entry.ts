@@ -44,7 +44,14 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
   } catch (error) {
     throw new HandlerModuleError(`The handler module ${name} failed to load: ${(error as Error).message}`, { cause: error });
   }
-  const handler = exports[exportName];
+  let handler = exports[exportName];
+  // A CommonJS module compiled from an ES module (by TypeScript or Babel): `exports.default`
+  // with `__esModule`. Node's loader gives its whole `module.exports` as the default export;
+  // the handler is its `default`, as the compilers' own interop would take it.
+  if (exportName === 'default' && typeof handler === 'object' && handler !== null) {
+    const compiled = handler as { __esModule?: unknown; default?: unknown };
+    if (compiled.__esModule === true && typeof compiled.default === 'function') handler = compiled.default;
+  }
   if (typeof handler !== 'function') {
     const found = Object.keys(exports).filter((key) => typeof exports[key] === 'function');
     throw new HandlerModuleError(

@@ -30,8 +30,19 @@ export interface AsyncApiWrapper {
   /**
    * Wraps an Express handler: a request answers `202 Accepted` at once with the
    * monitor's `Location`, and the handler runs afterwards; the monitor replays its response.
+   * It takes the generics of Express's `RequestHandler`, inferred from a handler whose `req`
+   * is annotated (`Request<{ id: string }>`), or given: `asyncApi<{ id: string }>(…)`.
    */
-  (handler: AsyncHandler, options?: RouteOptions): RequestHandler;
+  <
+    P = Request['params'],
+    ResBody = any,
+    ReqBody = any,
+    ReqQuery = Request['query'],
+    Locals extends Record<string, any> = Record<string, any>,
+  >(
+    handler: AsyncHandler<P, ResBody, ReqBody, ReqQuery, Locals>,
+    options?: RouteOptions,
+  ): RequestHandler<P, ResBody, ReqBody, ReqQuery, Locals>;
   /**
    * Like `asyncApi(handler)`, for a handler that lives in a module of its own (its default
    * export, or `options.export`) and runs on a worker thread with a snapshot of the request.
@@ -67,7 +78,7 @@ export interface AsyncApi {
 export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const config = resolveOptions(options);
   const backend = (config.backend ?? memoryBackend())(config);
-  const registry = new TaskRegistry(backend.store);
+  const registry = new TaskRegistry(backend.store, backend.dropQueued?.bind(backend));
 
   // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
   // the task's own answer if it ends in time), or a 503 problem. The monitor's URL is
@@ -124,7 +135,8 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     await answerWhenSettled(res, request, (timeout, signal) => following.settled(task, timeout, signal), wait, monitor, config, headers);
   }
 
-  const asyncApi: AsyncApiWrapper = function asyncApi(handler, routeOptions) {
+  // Typed with Express's defaults here: the generics of the signature are the caller's.
+  const asyncApi = function asyncApi(handler: AsyncHandler, routeOptions?: RouteOptions): RequestHandler {
     if (typeof handler !== 'function') {
       throw new InvalidArgumentError(`asyncApi() takes an Express handler function, got ${describe(handler)}`);
     }
@@ -136,10 +148,15 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     return function asyncApiRoute(req, res, next) {
       void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route));
     };
-  };
+  } as AsyncApiWrapper;
 
   asyncApi.worker = function worker(module, routeOptions) {
     const route = resolveWorkerRouteOptions(routeOptions);
+    if (route.queueTimeout !== undefined && !backend.queueTimeouts) {
+      throw new InvalidOptionError(
+        'routeOptions.queueTimeout is for bullmqBackend(), whose tasks may wait for a worker process that is not there; in memory a thread of this process always takes the task',
+      );
+    }
     const url = moduleUrl(module);
     checkHandlerModule(url, route.exportName);
     const href = url.href;

@@ -62,6 +62,7 @@ export async function streamTask(
   let latest: Task;
   let heartbeat: NodeJS.Timeout | undefined;
   let ended = false;
+  let last: string | undefined;
 
   const send = (): void => {
     pending = undefined;
@@ -70,7 +71,12 @@ export async function streamTask(
       ended = true;
       res.end(`event: done\ndata: ${JSON.stringify(doneDocument(latest, monitor, config))}\n\n`);
     } else {
-      res.write(`event: progress\ndata: ${JSON.stringify(toStatusDocument(latest))}\n\n`);
+      // A store may tell of a task as it already was (one that reads it as the watch starts):
+      // an event goes out only when the document changed.
+      const data = JSON.stringify(toStatusDocument(latest));
+      if (data === last) return;
+      last = data;
+      res.write(`event: progress\ndata: ${data}\n\n`);
     }
   };
   const { task, stop } = await registry.watch(id, owner, (changed) => {

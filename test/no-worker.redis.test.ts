@@ -1,6 +1,6 @@
 // With no worker process for its queue, a web process says so, and a route's queueTimeout
 // fails what waits too long instead of leaving it queued for ever.
-import { createAsyncApi, InvalidOptionError, problemTypes, type AsyncApi } from 'express-async-api';
+import { createAsyncApi, InvalidOptionError, NoWorkerError, problemTypes, type AsyncApi } from 'express-async-api';
 import { bullmqBackend, startWorker } from 'express-async-api/bullmq';
 import { Queue } from 'bullmq';
 import express from 'express';
@@ -32,7 +32,8 @@ describe('a queue without worker processes', () => {
 
   it('fails a task that waited queueTimeout ms with a 503 no-worker problem, and takes its job back', async () => {
     // exposeErrors: false, the default: a 5xx problem carries no message (as test/exposure.test.ts checks of the others).
-    const tasks: AsyncApi = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue, workerCheckInterval: 0 }), onError: () => {} });
+    const errors: unknown[] = [];
+    const tasks: AsyncApi = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue, workerCheckInterval: 0 }), onError: (error) => errors.push(error) });
     closing.push(() => tasks.close());
     const app = express();
     app.post('/echo', tasks.asyncApi.worker(echo, { queueTimeout: 50 }));
@@ -42,6 +43,7 @@ describe('a queue without worker processes', () => {
     const done = await untilFinished(request(app), submitted.headers.location);
     expect(done.status).toBe(503);
     expect(done.body).toEqual({ type: problemTypes.noWorker, title: 'No worker took the task', status: 503, instance: submitted.headers.location });
+    expect(errors).toEqual([expect.any(NoWorkerError)]);
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
     const inspect = new Queue(queue, { connection });
     closing.push(async () => {

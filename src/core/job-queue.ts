@@ -1,5 +1,5 @@
 import Denque from 'denque';
-import { problemFromError } from './problem.js';
+import { problemFromError, type Problem } from './problem.js';
 import type { Executor, TaskRunner } from './runner.js';
 import type { TaskStore } from './store.js';
 
@@ -23,6 +23,7 @@ export class JobQueue<J> {
   readonly #store: TaskStore;
   #running = 0;
   #closed = false;
+  #abandoned: Problem | undefined = undefined;
   #idle: (() => void)[] = [];
 
   constructor(slots: number, runner: TaskRunner, executor: Executor<J>, store: TaskStore) {
@@ -32,8 +33,16 @@ export class JobQueue<J> {
     this.#store = store;
   }
 
-  /** Queues the job of a queued task; it runs when a slot is free, in the order they came. */
+  /**
+   * Queues the job of a queued task; it runs when a slot is free, in the order they came.
+   * After `abandon()` (a submit that began before the shutdown), the task ends at once with
+   * the reason the others ended with.
+   */
   push(id: string, job: J, timeout: number | undefined): void {
+    if (this.#abandoned !== undefined) {
+      void this.#store.finish(id, { status: 'failed', problem: this.#abandoned }, Date.now()).catch(() => {});
+      return;
+    }
     this.#waiting.push({ id, job, timeout });
     this.#pump();
   }
@@ -48,6 +57,7 @@ export class JobQueue<J> {
   async abandon(reason: unknown): Promise<void> {
     this.#closed = true;
     const problem = problemFromError(reason);
+    this.#abandoned = problem;
     const left = this.#waiting.toArray();
     this.#waiting.clear();
     await Promise.all(left.map(({ id }) => this.#store.finish(id, { status: 'failed', problem }, Date.now()).catch(() => {})));

@@ -61,13 +61,15 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     // The queueTimeout of each task still waiting for its deadline.
     const deadlines = new Set<NodeJS.Timeout>();
 
-    // At its deadline a task still waiting fails, if its job can still be taken back: BullMQ
+    // At its deadline a task still queued fails, if its job can still be taken back: BullMQ
     // removes a job only while no worker holds it, so a task that started just now runs on.
     async function expire(id: string, queueTimeout: number): Promise<void> {
       try {
-        if ((await tasks.getJobState(id)) !== 'waiting') return;
+        if ((await store.get(id))?.status !== 'queued') return;
         if ((await tasks.remove(id)) !== 1) return;
-        await store.finish(id, { status: 'failed', problem: problemFromError(new NoWorkerError(queueTimeout)) }, Date.now());
+        const error = new NoWorkerError(queueTimeout);
+        const failed = await store.finish(id, { status: 'failed', problem: problemFromError(error) }, Date.now());
+        if (failed !== undefined) config.onError(error, id);
       } catch (error) {
         config.onError(error, id);
       }

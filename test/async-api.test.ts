@@ -594,6 +594,77 @@ describe.each(expressVersions)('%s', (_name, express) => {
     });
   });
 
+  describe('readOnce', () => {
+    it('the first GET that receives the answer takes it: later reads get 404; HEAD and a 202 take nothing', async () => {
+      const gate = deferred();
+      const app = setup(undefined, (app, tasks) =>
+        app.post(
+          '/once',
+          tasks.asyncApi(async () => {
+            await gate.promise;
+            return { secret: 42 };
+          }, { readOnce: true }),
+        ),
+      );
+      const submitted = await request(app).post('/once');
+      const location = submitted.headers.location!;
+      expect((await request(app).get(location)).status).toBe(202);
+      expect((await request(app).get(location).set('Prefer', 'wait=0')).status).toBe(202);
+      gate.resolve();
+      for (let polls = 0; polls < 1_000; polls++) {
+        if ((await request(app).head(location)).status !== 202) break;
+      }
+      expect((await request(app).head(location)).status).toBe(200);
+      const first = await request(app).get(location);
+      expect(first.status).toBe(200);
+      expect(first.body).toEqual({ secret: 42 });
+      const again = await request(app).get(location);
+      expect(again.status).toBe(404);
+      expect(again.body.type).toBe(problemTypes.taskNotFound);
+    });
+
+    it('of many concurrent readers, exactly one gets the answer', async () => {
+      const app = setup(undefined, (app, tasks) => app.post('/once', tasks.asyncApi(() => ({ secret: 7 }), { readOnce: true })));
+      const submitted = await request(app).post('/once');
+      const location = submitted.headers.location!;
+      for (let polls = 0; polls < 1_000; polls++) {
+        if ((await request(app).head(location)).status !== 202) break;
+      }
+      const reads = await Promise.all(Array.from({ length: 20 }, () => request(app).get(location)));
+      expect(reads.map((read) => read.status).sort()).toEqual([200, ...Array<number>(19).fill(404)]);
+    });
+
+    it('a submit with Prefer: wait that receives the answer takes it; an event stream\'s done takes it', async () => {
+      const ids: string[] = [];
+      const app = setup(undefined, (app, tasks) =>
+        app.post(
+          '/once',
+          tasks.asyncApi((req: TaskRequest) => {
+            ids.push(req.task.id);
+            return { secret: 1 };
+          }, { readOnce: true }),
+        ),
+      );
+      const waited = await request(app).post('/once').set('Prefer', 'wait=5');
+      expect(waited.status).toBe(200);
+      expect(waited.body).toEqual({ secret: 1 });
+      expect((await request(app).get(`/status/${ids[0]}`)).status).toBe(404);
+      const streamed = await request(app).post('/once');
+      const location = streamed.headers.location!;
+      for (let polls = 0; polls < 1_000; polls++) {
+        if ((await request(app).head(location)).status !== 202) break;
+      }
+      const events = await request(app).get(location).set('Accept', 'text/event-stream');
+      expect(events.text).toMatch(/event: done\ndata: [^\n]*"secret\\":1/);
+      expect((await request(app).get(location)).status).toBe(404);
+    });
+
+    it('names a readOnce that is not a boolean', () => {
+      tasks = createAsyncApi();
+      expect(() => tasks.asyncApi(() => 1, { readOnce: 'yes' as never })).toThrow('routeOptions.readOnce must be true or false, got "yes"');
+    });
+  });
+
   describe('owner', () => {
     it('shows and cancels a task only for requests of the same owner', async () => {
       const gate = deferred();

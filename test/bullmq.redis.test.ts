@@ -46,6 +46,7 @@ describe('bullmqBackend() and startWorker()', () => {
     app.use(express.json());
     app.post('/echo/:id', tasks.asyncApi.worker(module('echo.mjs')));
     app.post('/made', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created' }));
+    app.post('/made-once', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created', readOnce: true }));
     app.post('/waits', tasks.asyncApi.worker(module('waits.mjs')));
     app.post('/waits-briefly', tasks.asyncApi.worker(module('waits.mjs'), { timeout: 100 }));
     app.post('/fails', tasks.asyncApi.worker(module('faults.mjs'), { export: 'throws' }));
@@ -190,6 +191,27 @@ describe('bullmqBackend() and startWorker()', () => {
     await other.close();
     expect(events.map((event) => event.slice(0, event.indexOf('\n')))).toEqual(['event: progress', 'event: done']);
     expect(events[0]).toContain('"progress":0.5');
+  });
+
+  it('readOnce: of many readers on two web processes at once, exactly one gets the answer', async () => {
+    const submitted = await request(app).post('/made-once').send({ name: 'once' });
+    const location = submitted.headers.location!;
+    for (let polls = 0; polls < 2_000; polls++) {
+      if ((await request(app).head(location)).status !== 202) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect((await request(app).head(location)).status).toBe(201);
+    const other = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue, workerCheckInterval: 0 }), onError: () => {} });
+    const web = express();
+    web.use(other.router);
+    try {
+      const reads = await Promise.all(Array.from({ length: 20 }, (_, i) => request(i % 2 === 0 ? app : web).get(location)));
+      expect(reads.map((read) => read.status).sort()).toEqual([201, ...Array<number>(19).fill(404)]);
+      expect(reads.find((read) => read.status === 201)!.body).toEqual({ made: 'once' });
+      expect((await request(web).get(location)).status).toBe(404);
+    } finally {
+      await other.close();
+    }
   });
 
   it('keeps tasks to their owner', async () => {

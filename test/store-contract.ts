@@ -110,6 +110,27 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
       await store.delete(id);
     });
 
+    it('takes a finished task once, whoever asks at once; keeps a live one', async () => {
+      const live = await create('alice');
+      expect(await store.take(live.id)).toMatchObject({ id: live.id, status: 'queued' });
+      expect(await store.get(live.id)).toBeDefined();
+      const once = await store.create({ id: newId(), owner: 'alice', createdAt: 1_000, readOnce: true });
+      expect(once.readOnce).toBe(true);
+      expect((await store.get(once.id))?.readOnce).toBe(true);
+      await store.start(once.id, 1_100);
+      await store.finish(once.id, { status: 'succeeded', reply }, 1_200);
+      const takes = await Promise.all(Array.from({ length: 10 }, () => store.take(once.id)));
+      const taken = takes.filter((task) => task !== undefined);
+      expect(taken).toHaveLength(1);
+      expect(taken[0]).toMatchObject({ id: once.id, status: 'succeeded', owner: 'alice', readOnce: true, reply });
+      expect(await store.get(once.id)).toBeUndefined();
+      expect(await store.take(newId())).toBeUndefined();
+      expect((await store.get(live.id))?.readOnce).toBeUndefined();
+      // Its place is free again: maxTasks is 3, and two are held.
+      await create();
+      await create();
+    });
+
     it('deletes a live task, freeing its place', async () => {
       const tasks = [await create(), await create(), await create()];
       await store.delete(tasks[0]!.id);

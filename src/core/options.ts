@@ -93,6 +93,12 @@ export interface ThreadConfiguration {
 export interface RouteOptions {
   /** Milliseconds a task may run before its signal aborts and it fails with 504. Default: no limit. */
   timeout?: number;
+  /**
+   * The finished answer is read once: the first `GET` of the monitor that receives it (or a
+   * submit's `Prefer: wait`, or an event stream's `done`) deletes the task; later reads get
+   * 404. Default `false`.
+   */
+  readOnce?: boolean;
 }
 
 /** Options of one route whose handler is a module (`asyncApi.worker()`). */
@@ -133,6 +139,7 @@ export interface Configuration<Req = unknown> {
 
 export interface RouteConfiguration {
   readonly timeout: number | undefined;
+  readonly readOnce: boolean;
 }
 
 export interface WorkerRouteConfiguration extends RouteConfiguration {
@@ -330,13 +337,19 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
 
 /** Checks the options of one route. */
 export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
-  const given = checkKeys(options, ['timeout'], 'routeOptions');
-  return { timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout') };
+  const given = checkKeys(options, ['timeout', 'readOnce'], 'routeOptions');
+  if (given.readOnce !== undefined && typeof given.readOnce !== 'boolean') {
+    throw new InvalidOptionError(`routeOptions.readOnce must be true or false, got ${describe(given.readOnce)}`);
+  }
+  return {
+    timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout'),
+    readOnce: given.readOnce === true,
+  };
 }
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'export', 'queueTimeout'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }

@@ -27,9 +27,9 @@ export class TaskRegistry {
    * the store is full. If `start` throws, the task is forgotten again: nothing stays
    * half-registered.
    */
-  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>): Promise<Task> {
+  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>, readOnce = false): Promise<Task> {
     if (this.#closing) throw new ShuttingDownError();
-    const task = await this.#store.create({ id: uuidv4(), owner, createdAt: Date.now() });
+    const task = await this.#store.create(readOnce ? { id: uuidv4(), owner, createdAt: Date.now(), readOnce } : { id: uuidv4(), owner, createdAt: Date.now() });
     try {
       const starting = start(task.id);
       if (starting !== undefined) await starting;
@@ -46,6 +46,18 @@ export class TaskRegistry {
     const task = await this.#store.get(id);
     if (task === undefined || task.owner !== owner) throw new TaskNotFoundError(id);
     return task;
+  }
+
+  /**
+   * The task as a reader that receives its answer gets it: a finished read-once task is
+   * taken from the store, so that of many readers one gets it and the others
+   * `TaskNotFoundError`, as later readers do. Any other task as it is.
+   */
+  async claim(task: Task): Promise<Task> {
+    if (task.readOnce !== true || !isFinished(task.status)) return task;
+    const taken = await this.#store.take(task.id);
+    if (taken === undefined || !isFinished(taken.status)) throw new TaskNotFoundError(task.id);
+    return taken;
   }
 
   /**

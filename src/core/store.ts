@@ -8,6 +8,8 @@ export interface NewTask {
   readonly id: string;
   readonly owner: string | undefined;
   readonly createdAt: number;
+  /** The task's answer is read once: the read that gets it takes it (see `TaskStore.take`). */
+  readonly readOnce?: boolean;
 }
 
 /**
@@ -39,6 +41,12 @@ export interface TaskStore {
    * not told of apart (it was short): a queued task may then succeed, and records it.
    */
   finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined>;
+  /**
+   * Takes a finished task: removes it and resolves with it, in one step, so that of many
+   * concurrent callers exactly one gets it, and the others `undefined`. A live task is
+   * resolved as it is, and kept; an unknown one is `undefined`.
+   */
+  take(id: string): Promise<Task | undefined>;
   /** Calls `listener` after every change of the task until the returned function is called. */
   watch(id: string, listener: TaskListener): () => void;
   /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */

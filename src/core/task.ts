@@ -60,6 +60,8 @@ export interface Task {
   readonly reply: Reply | undefined;
   /** Why the task failed, when it failed. Canceled tasks need none. */
   readonly problem: Problem | undefined;
+  /** Its answer is read once (the route's `readOnce`); absent otherwise. */
+  readonly readOnce?: boolean;
 }
 
 /** How a live task ends. */

@@ -104,9 +104,13 @@ export async function answerWhenSettled(
   monitor: string,
   config: AnswerSettings,
   headers: ExtraHeaders,
+  claim?: (task: Task) => Promise<Task>,
 ): Promise<void> {
   const gone = new AbortController();
   res.once('close', () => gone.abort());
-  const task = await settled(wait * 1000, gone.signal);
-  if (!gone.signal.aborted) answerTask(res, request, task, monitor, config, headers);
+  let task = await settled(wait * 1000, gone.signal);
+  if (gone.signal.aborted) return;
+  // A read-once answer is taken only by a reader still there to receive it.
+  if (claim !== undefined) task = await claim(task);
+  answerTask(res, request, task, monitor, config, headers);
 }

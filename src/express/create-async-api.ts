@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { memoryBackend } from '../backends/memory-backend.js';
-import { AsyncApiError, InvalidArgumentError, InvalidOptionError } from '../core/errors.js';
+import { AsyncApiError, InvalidArgumentError, InvalidOptionError, TaskNotFoundError } from '../core/errors.js';
 import {
   describe,
   resolveCloseOptions,
@@ -12,11 +12,12 @@ import {
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
+import { problemFromError } from '../core/problem.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
 import type { Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
-import { answerWhenSettled, sendAccepted, sendUnavailable } from './answers.js';
+import { answerWhenSettled, sendAccepted, sendProblem, sendUnavailable } from './answers.js';
 import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
 import { parsePrefer, preferredWait } from './prefer.js';
@@ -88,6 +89,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     res: Response,
     next: NextFunction,
     start: (id: string) => void | Promise<void>,
+    readOnce: boolean,
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
     const { headers } = req;
@@ -100,7 +102,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
         // A wait to come is watched from before the job is queued: no read is needed then.
         if (headers.prefer !== undefined) following = registry.follow(id);
         return start(id);
-      });
+      }, readOnce);
       if (following === undefined) return sendAccepted(res, task, monitor, config);
       await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor);
     } catch (error) {
@@ -115,6 +117,8 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     try {
       if (res.headersSent) res.destroy();
       else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
+      // A read-once answer another reader took while this submit waited for it.
+      else if (error instanceof TaskNotFoundError) sendProblem(res, problemFromError(error), undefined, config);
       else next(error);
     } catch {
       res.destroy();
@@ -132,7 +136,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       return sendAccepted(res, task, monitor, config, respondAsync ? { 'Preference-Applied': 'respond-async', Vary: 'Prefer' } : { Vary: 'Prefer' });
     }
     const headers = { 'Preference-Applied': respondAsync ? `respond-async, wait=${wait}` : `wait=${wait}`, Vary: 'Prefer' };
-    await answerWhenSettled(res, request, (timeout, signal) => following.settled(task, timeout, signal), wait, monitor, config, headers);
+    await answerWhenSettled(res, request, (timeout, signal) => following.settled(task, timeout, signal), wait, monitor, config, headers, (settled) =>
+      registry.claim(settled),
+    );
   }
 
   // Typed with Express's defaults here: the generics of the signature are the caller's.
@@ -146,7 +152,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route));
+      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route), route.readOnce);
     };
   } as AsyncApiWrapper;
 
@@ -161,7 +167,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route));
+      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route), route.readOnce);
     };
   };
 

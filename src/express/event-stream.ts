@@ -69,7 +69,12 @@ export async function streamTask(
     if (ended) return;
     if (isFinished(latest.status)) {
       ended = true;
-      res.end(`event: done\ndata: ${JSON.stringify(doneDocument(latest, monitor, config))}\n\n`);
+      // The done event receives the answer, and takes a read-once one: a stream that lost
+      // it to another reader ends without it (its client's next read gets 404).
+      registry.claim(latest).then(
+        (task) => res.end(`event: done\ndata: ${JSON.stringify(doneDocument(task, monitor, config))}\n\n`),
+        () => res.end(),
+      );
     } else {
       // A store may tell of a task as it already was (one that reads it as the watch starts):
       // an event goes out only when the document changed.

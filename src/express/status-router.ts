@@ -3,7 +3,7 @@ import { AsyncApiError, TaskNotFoundError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
 import { problemFromError, problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
-import { isFinished } from '../core/task.js';
+import { isFinished, type Task } from '../core/task.js';
 import { answerTask, answerWhenSettled, sendProblem, sendStatusDocument, sendUnavailable } from './answers.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
@@ -51,12 +51,15 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
           return streamTask(res, registry, id, owner, monitor, config);
         }
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
+        // A GET receives the answer, and takes a read-once one; a HEAD does not.
+        const claim = req.method === 'GET' ? (task: Task) => registry.claim(task) : undefined;
         if (wait === undefined) {
-          const task = await registry.get(id, owner);
+          let task = await registry.get(id, owner);
+          if (claim !== undefined) task = await claim(task);
           return answerTask(res, req, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
         }
         const settled = (timeout: number, signal: AbortSignal) => registry.settled(id, owner, timeout, signal);
-        return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' });
+        return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' }, claim);
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));

@@ -60,6 +60,7 @@ interface Extra {
   owner: string | undefined;
   progress: number | undefined;
   message: string | undefined;
+  readOnce: boolean;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -75,8 +76,13 @@ class MemoryTask implements Task {
     readonly id: string,
     owner: string | undefined,
     readonly createdAt: number,
+    readOnce: boolean,
   ) {
-    this.#extra = owner === undefined ? undefined : { owner, progress: undefined, message: undefined };
+    this.#extra = owner === undefined && !readOnce ? undefined : { owner, progress: undefined, message: undefined, readOnce };
+  }
+
+  get readOnce(): boolean | undefined {
+    return this.#extra?.readOnce === true ? true : undefined;
   }
 
   get owner(): string | undefined {
@@ -107,15 +113,21 @@ class MemoryTask implements Task {
   }
 
   reported(progress: number, message: string | undefined): void {
-    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined });
+    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false });
     extra.progress = progress;
     extra.message = message;
   }
 
   /** Every field, as plain data (the getters above are not own properties). */
   toJSON(): Task {
-    const { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem } = this;
-    return { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
+    const { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem, readOnce } = this;
+    const task = { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
+    return readOnce ? { ...task, readOnce } : task;
+  }
+
+  /** Taken: it keeps nothing of its outcome (it may wait in the expiry queue a while yet). */
+  forget(): void {
+    this.#outcome = undefined;
   }
 
   finished(outcome: Outcome, at: number): void {
@@ -159,7 +171,7 @@ export class MemoryStore implements TaskStore {
     // 490 bytes for a uuid; reading a character flattens it, and the next GC keeps only
     // the flat 56 bytes.
     task.id.charCodeAt(0);
-    const created = new MemoryTask(task.id, task.owner, task.createdAt);
+    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true);
     this.#tasks.set(task.id, created);
     return created;
   }
@@ -172,6 +184,16 @@ export class MemoryStore implements TaskStore {
 
   async get(id: string): Promise<Task | undefined> {
     return this.#tasks.get(id);
+  }
+
+  async take(id: string): Promise<Task | undefined> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || task.status === 'queued' || task.status === 'running') return task;
+    // One synchronous step: whoever calls first gets it. The expiry queue lets go of it in time.
+    const taken = task.toJSON();
+    this.#tasks.delete(id);
+    task.forget();
+    return taken;
   }
 
   async start(id: string, at: number, takeOver = false): Promise<boolean> {

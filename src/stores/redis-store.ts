@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
 
 // A task is one JSON string, with short names:
 //   s status, c createdAt, t ttl (-1: kept), o owner, p progress, m message,
-//   b startedAt, f finishedAt, r reply, x problem.
+//   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise).
 // One string costs Redis less than a hash of the same fields once a value is longer than
 // 64 bytes (a reply is), which makes Redis keep the hash as a hash table. Scripts change
 // it as a whole; the reply and the problem come as JSON from the store and are appended to
@@ -106,6 +106,19 @@ const scripts = {
       publishState(ARGV[6], state)
       return state`,
   },
+  // KEYS: task, index. ARGV: id. A finished task is deleted and returned; a live one returned.
+  asyncApiTakeTask: {
+    numberOfKeys: 2,
+    lua: `
+      local text = redis.call('GET', KEYS[1])
+      if not text then return nil end
+      local status = cjson.decode(text).s
+      if status ~= 'queued' and status ~= 'running' then
+        redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[2], ARGV[1])
+      end
+      return text`,
+  },
   // KEYS: task, index. ARGV: id.
   asyncApiDeleteTask: {
     numberOfKeys: 2,
@@ -155,12 +168,13 @@ interface StoredTask {
   f?: number;
   r?: StoredReply;
   x?: Problem;
+  q?: 1;
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
   if (text === null || text === '') return undefined;
   const task = JSON.parse(text) as StoredTask;
-  return {
+  const found: Task = {
     id,
     owner: task.o,
     status: task.s,
@@ -172,6 +186,7 @@ function fromState(id: string, text: string | null): Task | undefined {
     reply: task.r === undefined ? undefined : decodeReply(task.r),
     problem: task.x,
   };
+  return task.q === 1 ? { ...found, readOnce: true } : found;
 }
 
 /**
@@ -252,14 +267,20 @@ export class RedisStore implements TaskStore {
   }
 
   async create(task: NewTask): Promise<Task> {
-    const { id, owner, createdAt } = task;
+    const { id, owner, createdAt, readOnce } = task;
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
     if (owner !== undefined) state.o = owner;
+    if (readOnce === true) state.q = 1;
     const created = await this.#run(() =>
       this.#client.asyncApiCreateTask(this.#index, this.#task(id), Date.now(), this.#maxTasks === Infinity ? -1 : this.#maxTasks, id, JSON.stringify(state)),
     );
     if (created === 0) throw new TaskLimitError(this.#maxTasks);
-    return { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
+    const queued: Task = { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
+    return readOnce === true ? { ...queued, readOnce: true } : queued;
+  }
+
+  async take(id: string): Promise<Task | undefined> {
+    return fromState(id, (await this.#run(() => this.#client.asyncApiTakeTask(this.#task(id), this.#index, id))) as string | null);
   }
 
   async get(id: string): Promise<Task | undefined> {

@@ -22,6 +22,8 @@ export {
   HandlerModuleError,
   InvalidArgumentError,
   InvalidOptionError,
+  IdempotencyKeyError,
+  IdempotencyKeyReusedError,
   InvalidResultError,
   NoWorkerError,
   NoResponseError,

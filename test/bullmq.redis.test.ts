@@ -214,6 +214,28 @@ describe('bullmqBackend() and startWorker()', () => {
     }
   });
 
+  it('Idempotency-Key: two web processes receiving one key at once create one task', async () => {
+    const other = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue, workerCheckInterval: 0 }), owner: (req) => req.get('x-user'), onError: () => {} });
+    const web = express();
+    web.use(express.json());
+    web.post('/made', other.asyncApi.worker(module('echo.mjs'), { export: 'created' }));
+    web.use(other.router);
+    try {
+      const key = `"key-${Date.now()}"`;
+      const submits = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => request(i % 2 === 0 ? app : web).post('/made').set('Idempotency-Key', key).send({ name: 'once' })),
+      );
+      expect(new Set(submits.map((submit) => submit.status))).toEqual(new Set([202]));
+      expect(new Set(submits.map((submit) => submit.body.id)).size).toBe(1);
+      const refused = await request(web).post('/made').set('Idempotency-Key', key).send({ name: 'twice' });
+      expect(refused.status).toBe(422);
+      const done = await untilFinished(request(app), submits[0]!.headers.location);
+      expect(done.body).toEqual({ made: 'once' });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('keeps tasks to their owner', async () => {
     const submitted = await request(app).post('/echo/1').set('X-User', 'alice').send({});
     expect((await request(app).get(submitted.headers.location!)).status).toBe(404);

@@ -1,4 +1,4 @@
-import { TaskLimitError, type Reply, type Task, type TaskStore } from 'express-async-api';
+import { IdempotencyKeyReusedError, TaskLimitError, type Reply, type Task, type TaskStore } from 'express-async-api';
 
 /** A TaskStore that can count the listeners watching it. */
 export type WatchedStore = TaskStore & { watcherCount(id?: string): number };
@@ -129,6 +129,27 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
       // Its place is free again: maxTasks is 3, and two are held.
       await create();
       await create();
+    });
+
+    it('finds the task of an idempotency key instead of adding one; refuses it for another request', async () => {
+      const key = `key-${newId()}`;
+      const first = await store.create({ id: newId(), owner: 'ann', createdAt: 1_000, idempotency: { key, fingerprint: 'A' } });
+      const again = await Promise.all([1, 2, 3].map(() => store.create({ id: newId(), owner: 'ann', createdAt: 2_000, idempotency: { key, fingerprint: 'A' } })));
+      for (const found of again) expect(found).toMatchObject({ id: first.id, owner: 'ann', createdAt: 1_000, status: 'queued' });
+      await expect(store.create({ id: newId(), owner: 'ann', createdAt: 2_000, idempotency: { key, fingerprint: 'B' } })).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+      // The store holds one task (maxTasks 3): two more fit, a third does not.
+      await create();
+      await create();
+      await expect(create()).rejects.toBeInstanceOf(TaskLimitError);
+      // The key goes with its task.
+      await store.delete(first.id);
+      const fresh = await store.create({ id: newId(), owner: 'ann', createdAt: 3_000, idempotency: { key, fingerprint: 'B' } });
+      expect(fresh.id).not.toBe(first.id);
+      await store.start(fresh.id, 3_100);
+      await store.finish(fresh.id, { status: 'succeeded', reply }, 3_200);
+      expect((await store.create({ id: newId(), owner: 'ann', createdAt: 4_000, idempotency: { key, fingerprint: 'B' } })).id).toBe(fresh.id);
+      await store.take(fresh.id);
+      expect((await store.create({ id: newId(), owner: 'ann', createdAt: 5_000, idempotency: { key, fingerprint: 'C' } })).id).not.toBe(fresh.id);
     });
 
     it('deletes a live task, freeing its place', async () => {

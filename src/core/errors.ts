@@ -80,6 +80,25 @@ export class TaskLimitError extends AsyncApiError {
   }
 }
 
+/** The `Idempotency-Key` header is malformed, longer than 255 characters, or missing where the route requires it. */
+export class IdempotencyKeyError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_IDEMPOTENCY_KEY', status: 400, title: 'Invalid Idempotency-Key', expose: true });
+  }
+}
+
+/** The `Idempotency-Key` was used before, by this owner on this route, for another request. */
+export class IdempotencyKeyReusedError extends AsyncApiError {
+  constructor() {
+    super('This Idempotency-Key was used for another request (method, path or body); use a new key for a new request.', {
+      code: 'ERR_IDEMPOTENCY_KEY_REUSED',
+      status: 422,
+      title: 'Idempotency-Key reused',
+      expose: true,
+    });
+  }
+}
+
 /** `close()` has begun: no new tasks are accepted, and tasks still live at its deadline end with this. */
 export class ShuttingDownError extends AsyncApiError {
   constructor(message = 'The server is shutting down and accepts no new tasks.') {

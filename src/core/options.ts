@@ -99,6 +99,11 @@ export interface RouteOptions {
    * 404. Default `false`.
    */
   readOnce?: boolean;
+  /**
+   * The `Idempotency-Key` request header: `'optional'` (the default) honours it when a
+   * submit has one; `'required'` answers a submit without one with a 400 problem.
+   */
+  idempotency?: 'optional' | 'required';
 }
 
 /** Options of one route whose handler is a module (`asyncApi.worker()`). */
@@ -140,6 +145,7 @@ export interface Configuration<Req = unknown> {
 export interface RouteConfiguration {
   readonly timeout: number | undefined;
   readonly readOnce: boolean;
+  readonly idempotency: 'optional' | 'required';
 }
 
 export interface WorkerRouteConfiguration extends RouteConfiguration {
@@ -337,19 +343,23 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
 
 /** Checks the options of one route. */
 export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
-  const given = checkKeys(options, ['timeout', 'readOnce'], 'routeOptions');
+  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency'], 'routeOptions');
   if (given.readOnce !== undefined && typeof given.readOnce !== 'boolean') {
     throw new InvalidOptionError(`routeOptions.readOnce must be true or false, got ${describe(given.readOnce)}`);
+  }
+  if (given.idempotency !== undefined && given.idempotency !== 'optional' && given.idempotency !== 'required') {
+    throw new InvalidOptionError(`routeOptions.idempotency must be 'optional' or 'required', got ${describe(given.idempotency)}`);
   }
   return {
     timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout'),
     readOnce: given.readOnce === true,
+    idempotency: (given.idempotency as 'optional' | 'required' | undefined) ?? 'optional',
   };
 }
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'export', 'queueTimeout'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }

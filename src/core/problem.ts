@@ -42,6 +42,8 @@ export const problemTypes = {
   replyTooLarge: 'urn:express-async-api:reply-too-large',
   unsupportedResponseMethod: 'urn:express-async-api:unsupported-response-method',
   noWorker: 'urn:express-async-api:no-worker',
+  idempotencyKey: 'urn:express-async-api:idempotency-key',
+  idempotencyKeyReused: 'urn:express-async-api:idempotency-key-reused',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -59,6 +61,8 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_REPLY_TOO_LARGE: problemTypes.replyTooLarge,
   ERR_UNSUPPORTED_RESPONSE_METHOD: problemTypes.unsupportedResponseMethod,
   ERR_NO_WORKER: problemTypes.noWorker,
+  ERR_IDEMPOTENCY_KEY: problemTypes.idempotencyKey,
+  ERR_IDEMPOTENCY_KEY_REUSED: problemTypes.idempotencyKeyReused,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

@@ -1,6 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ShuttingDownError, TaskFinishedError, TaskNotFoundError } from './errors.js';
-import type { TaskListener, TaskStore } from './store.js';
+import type { NewTask, TaskListener, TaskStore } from './store.js';
 import { isFinished, type Task } from './task.js';
 
 /**
@@ -27,9 +27,15 @@ export class TaskRegistry {
    * the store is full. If `start` throws, the task is forgotten again: nothing stays
    * half-registered.
    */
-  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>, readOnce = false): Promise<Task> {
+  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>, options: SubmitOptions = {}): Promise<Submitted> {
     if (this.#closing) throw new ShuttingDownError();
-    const task = await this.#store.create(readOnce ? { id: uuidv4(), owner, createdAt: Date.now(), readOnce } : { id: uuidv4(), owner, createdAt: Date.now() });
+    const id = uuidv4();
+    const fresh: { -readonly [K in keyof NewTask]: NewTask[K] } = { id, owner, createdAt: Date.now() };
+    if (options.readOnce === true) fresh.readOnce = true;
+    if (options.idempotency !== undefined) fresh.idempotency = options.idempotency;
+    const task = await this.#store.create(fresh);
+    // The idempotency key's task, submitted before: it runs (or ran) already.
+    if (task.id !== id) return { task, created: false };
     try {
       const starting = start(task.id);
       if (starting !== undefined) await starting;
@@ -38,7 +44,7 @@ export class TaskRegistry {
       await this.#store.delete(task.id).catch(() => {});
       throw error;
     }
-    return task;
+    return { task, created: true };
   }
 
   /** The task, if it exists and `owner` may see it; else rejects with `TaskNotFoundError`. */
@@ -120,6 +126,18 @@ export class TaskRegistry {
   close(): void {
     this.#closing = true;
   }
+}
+
+/** How a task is submitted: see `NewTask`. */
+export interface SubmitOptions {
+  readonly readOnce?: boolean;
+  readonly idempotency?: { readonly key: string; readonly fingerprint: string };
+}
+
+/** A submitted task, and whether this submit created it (not: an idempotency key's task). */
+export interface Submitted {
+  readonly task: Task;
+  readonly created: boolean;
 }
 
 /** A task followed from its submit: see `TaskRegistry.follow()`. */

@@ -10,6 +10,13 @@ export interface NewTask {
   readonly createdAt: number;
   /** The task's answer is read once: the read that gets it takes it (see `TaskStore.take`). */
   readonly readOnce?: boolean;
+  /**
+   * The submit's idempotency key (scoped by the caller: owner, route, key) and the
+   * fingerprint of its request. A key the store holds already, with the same fingerprint,
+   * makes `create` resolve with that key's task instead of adding one; with another
+   * fingerprint it rejects with `IdempotencyKeyReusedError`. A key lives as long as its task.
+   */
+  readonly idempotency?: { readonly key: string; readonly fingerprint: string };
 }
 
 /**
@@ -20,7 +27,12 @@ export interface NewTask {
  * task, or a cancel of a finished one, changes nothing.
  */
 export interface TaskStore {
-  /** Adds a `queued` task. Rejects with `TaskLimitError` when the store is full; nothing is added then. */
+  /**
+   * Adds a `queued` task. Rejects with `TaskLimitError` when the store is full; nothing is
+   * added then. With an idempotency key it already holds, resolves with that key's task
+   * (another id than the one given), or rejects with `IdempotencyKeyReusedError`: in one
+   * step, so that of two submits of one key at once, one creates and the other finds.
+   */
   create(task: NewTask): Promise<Task>;
   /** Forgets a task at once, as if it never was: for a task that could not be started. */
   delete(id: string): Promise<void>;

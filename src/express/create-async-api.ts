@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { memoryBackend } from '../backends/memory-backend.js';
-import { AsyncApiError, InvalidArgumentError, InvalidOptionError, TaskNotFoundError } from '../core/errors.js';
+import { AsyncApiError, IdempotencyKeyError, InvalidArgumentError, InvalidOptionError } from '../core/errors.js';
 import {
   describe,
   resolveCloseOptions,
@@ -9,6 +9,7 @@ import {
   resolveWorkerRouteOptions,
   type AsyncApiOptions,
   type CloseOptions,
+  type RouteConfiguration,
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
@@ -20,6 +21,7 @@ import type { ReplayRequest } from '../capture/replay.js';
 import { answerWhenSettled, sendAccepted, sendProblem, sendUnavailable } from './answers.js';
 import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
+import { parseIdempotencyKey, requestFingerprint, scopedKey } from './idempotency-key.js';
 import { parsePrefer, preferredWait } from './prefer.js';
 import { moduleJob } from './request-snapshot.js';
 import { monitorLocation } from './location.js';
@@ -89,20 +91,32 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     res: Response,
     next: NextFunction,
     start: (id: string) => void | Promise<void>,
-    readOnce: boolean,
+    route: RouteConfiguration,
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
     const { headers } = req;
     let following: Following | undefined;
     try {
       const owner = ownerOf(req, config);
+      const idempotency = idempotencyOf(req, owner, route);
       let monitor!: string;
-      const task = await registry.submit(owner, (id) => {
-        monitor = monitorLocation(req, config, id);
-        // A wait to come is watched from before the job is queued: no read is needed then.
-        if (headers.prefer !== undefined) following = registry.follow(id);
-        return start(id);
-      }, readOnce);
+      const { task, created } = await registry.submit(
+        owner,
+        (id) => {
+          monitor = monitorLocation(req, config, id);
+          // A wait to come is watched from before the job is queued: no read is needed then.
+          if (headers.prefer !== undefined) following = registry.follow(id);
+          return start(id);
+        },
+        { readOnce: route.readOnce, idempotency },
+      );
+      if (!created) {
+        // The task of an idempotency key used before: its answer, as for the first submit.
+        monitor = monitorLocation(req, config, task.id);
+        if (headers.prefer !== undefined) {
+          following = { settled: (_task, timeout, signal) => registry.settled(task.id, owner, timeout, signal), stop: () => {} };
+        }
+      }
       if (following === undefined) return sendAccepted(res, task, monitor, config);
       await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor);
     } catch (error) {
@@ -111,14 +125,29 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     }
   }
 
+  // The submit's Idempotency-Key, scoped by owner and route, with its request's fingerprint;
+  // undefined without one. Throws IdempotencyKeyError (400) for a bad or missing one.
+  function idempotencyOf(req: Request, owner: string | undefined, route: RouteConfiguration) {
+    const key = parseIdempotencyKey(req.get('idempotency-key'));
+    if (key === undefined) {
+      if (route.idempotency === 'required') throw new IdempotencyKeyError('This route requires an Idempotency-Key header.');
+      return undefined;
+    }
+    // The route as Express matched it, the same in every process: method, mount path, pattern.
+    const pattern = (req as { route?: { path?: unknown } }).route?.path;
+    const scope = `${req.method} ${req.baseUrl} ${pattern === undefined ? req.path : String(pattern)}`;
+    return { key: scopedKey(owner, scope, key), fingerprint: requestFingerprint(req.method, req.originalUrl, req.body) };
+  }
+
   // Full, shutting down or unreachable: a 503 problem. Anything else is the app's, and if
   // even answering fails, the connection ends (not the process).
   function answerFailure(res: Response, next: NextFunction, error: unknown): void {
     try {
       if (res.headersSent) res.destroy();
       else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
-      // A read-once answer another reader took while this submit waited for it.
-      else if (error instanceof TaskNotFoundError) sendProblem(res, problemFromError(error), undefined, config);
+      // A bad or reused Idempotency-Key; a read-once answer another reader took while this
+      // submit waited for it.
+      else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), undefined, config);
       else next(error);
     } catch {
       res.destroy();
@@ -152,7 +181,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route), route.readOnce);
+      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route), route);
     };
   } as AsyncApiWrapper;
 
@@ -167,7 +196,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route), route.readOnce);
+      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route), route);
     };
   };
 

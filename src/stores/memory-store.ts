@@ -1,5 +1,5 @@
 import Denque from 'denque';
-import { TaskLimitError } from '../core/errors.js';
+import { IdempotencyKeyReusedError, TaskLimitError } from '../core/errors.js';
 import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
@@ -61,6 +61,8 @@ interface Extra {
   progress: number | undefined;
   message: string | undefined;
   readOnce: boolean;
+  /** Its idempotency key, as the store's index of keys has it. */
+  key: string | undefined;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -77,8 +79,13 @@ class MemoryTask implements Task {
     owner: string | undefined,
     readonly createdAt: number,
     readOnce: boolean,
+    key: string | undefined,
   ) {
-    this.#extra = owner === undefined && !readOnce ? undefined : { owner, progress: undefined, message: undefined, readOnce };
+    this.#extra = owner === undefined && !readOnce && key === undefined ? undefined : { owner, progress: undefined, message: undefined, readOnce, key };
+  }
+
+  get key(): string | undefined {
+    return this.#extra?.key;
   }
 
   get readOnce(): boolean | undefined {
@@ -113,7 +120,7 @@ class MemoryTask implements Task {
   }
 
   reported(progress: number, message: string | undefined): void {
-    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false });
+    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined });
     extra.progress = progress;
     extra.message = message;
   }
@@ -146,6 +153,8 @@ class MemoryTask implements Task {
 export class MemoryStore implements TaskStore {
   readonly #tasks = new ShardedMap<MemoryTask>();
   readonly #expiring = new Denque<MemoryTask>();
+  // Idempotency keys: each the task it made, and the fingerprint of that task's request.
+  readonly #keys = new Map<string, { readonly task: MemoryTask; readonly fingerprint: string }>();
   // One listener (the usual case: the task's runner) or a set of them, by task id.
   readonly #watchers = new Map<string, TaskListener | Set<TaskListener>>();
   readonly #ttl: number;
@@ -166,20 +175,36 @@ export class MemoryStore implements TaskStore {
   }
 
   async create(task: NewTask): Promise<Task> {
+    const { idempotency } = task;
+    if (idempotency !== undefined) {
+      const known = this.#keys.get(idempotency.key);
+      if (known !== undefined) {
+        if (known.fingerprint !== idempotency.fingerprint) throw new IdempotencyKeyReusedError();
+        return known.task;
+      }
+    }
     if (this.#tasks.size >= this.#maxTasks) throw new TaskLimitError(this.#maxTasks);
     // V8 keeps a string built by concatenation (a uuid is) as a tree of its pieces, about
     // 490 bytes for a uuid; reading a character flattens it, and the next GC keeps only
     // the flat 56 bytes.
     task.id.charCodeAt(0);
-    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true);
+    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true, idempotency?.key);
     this.#tasks.set(task.id, created);
+    if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
     return created;
   }
 
   async delete(id: string): Promise<void> {
     // Only live tasks are deleted this way; finished ones leave through the expiry queue.
     const task = this.#tasks.get(id);
-    if (task !== undefined && (task.status === 'queued' || task.status === 'running')) this.#tasks.delete(id);
+    if (task !== undefined && (task.status === 'queued' || task.status === 'running')) this.#remove(task);
+  }
+
+  // A task leaves, and its idempotency key with it.
+  #remove(task: MemoryTask): void {
+    this.#tasks.delete(task.id);
+    const { key } = task;
+    if (key !== undefined && this.#keys.get(key)?.task === task) this.#keys.delete(key);
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -191,7 +216,7 @@ export class MemoryStore implements TaskStore {
     if (task === undefined || task.status === 'queued' || task.status === 'running') return task;
     // One synchronous step: whoever calls first gets it. The expiry queue lets go of it in time.
     const taken = task.toJSON();
-    this.#tasks.delete(id);
+    this.#remove(task);
     task.forget();
     return taken;
   }
@@ -265,7 +290,8 @@ export class MemoryStore implements TaskStore {
     for (let front = this.#expiring.peekFront(); front !== undefined; front = this.#expiring.peekFront()) {
       if ((front.finishedAt as number) + this.#ttl > now) break;
       this.#expiring.shift();
-      this.#tasks.delete(front.id);
+      // (A task taken before it expired has gone already; its id is not reused.)
+      if (this.#tasks.get(front.id) === front) this.#remove(front);
       removed++;
       if (removed === SLICE_SIZE || ((removed & 63) === 0 && Date.now() > budgetEnd)) {
         if (!this.#closed) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { StoreUnavailableError, TaskLimitError } from '../core/errors.js';
+import { IdempotencyKeyReusedError, StoreUnavailableError, TaskLimitError } from '../core/errors.js';
 import { checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
@@ -19,7 +19,10 @@ export interface RedisStoreOptions {
 
 // A task is one JSON string, with short names:
 //   s status, c createdAt, t ttl (-1: kept), o owner, p progress, m message,
-//   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise).
+//   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise),
+//   k the Redis key of its idempotency key (absent without one).
+// An idempotency key is a string `<task id> <fingerprint>`, kept as long as its task: no
+// expiry while the task is live, the task's ttl from its end, deleted with it.
 // One string costs Redis less than a hash of the same fields once a value is longer than
 // 64 bytes (a reply is), which makes Redis keep the hash as a hash table. Scripts change
 // it as a whole; the reply and the problem come as JSON from the store and are appended to
@@ -39,14 +42,28 @@ const helpers = `
 
 // The transitions of core/task.ts canTransition(), as each script checks them.
 const scripts = {
-  // KEYS: index, task. ARGV: now, max (-1: none), id, state.
+  // KEYS: index, task, idempotency key (its name even when unused: ARGV[6] says).
+  // ARGV: now, max (-1: none), id, state, fingerprint, has key ('1'), prefix of task keys.
+  // Returns 1 (created), 0 (full), -1 (key used for another request), or the state of the
+  // key's task and its id.
   asyncApiCreateTask: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `
+      if ARGV[6] == '1' then
+        local known = redis.call('GET', KEYS[3])
+        if known then
+          local space = string.find(known, ' ', 1, true)
+          local id = string.sub(known, 1, space - 1)
+          if string.sub(known, space + 1) ~= ARGV[5] then return -1 end
+          local text = redis.call('GET', ARGV[7] .. id)
+          if text then return {id, text} end
+        end
+      end
       redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
       if ARGV[2] ~= '-1' and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
       redis.call('ZADD', KEYS[1], '+inf', ARGV[3])
       redis.call('SET', KEYS[2], ARGV[4])
+      if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. ARGV[5]) end
       return 1`,
   },
   // KEYS: task. ARGV: at, takeOver, channel.
@@ -100,6 +117,7 @@ const scripts = {
       if ttl and ttl ~= -1 then
         redis.call('SET', KEYS[1], state, 'PX', ttl)
         redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + ttl, ARGV[5])
+        if task.k then redis.call('PEXPIRE', task.k, ttl) end
       else
         redis.call('SET', KEYS[1], state)
       end
@@ -112,10 +130,11 @@ const scripts = {
     lua: `
       local text = redis.call('GET', KEYS[1])
       if not text then return nil end
-      local status = cjson.decode(text).s
-      if status ~= 'queued' and status ~= 'running' then
+      local task = cjson.decode(text)
+      if task.s ~= 'queued' and task.s ~= 'running' then
         redis.call('DEL', KEYS[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
+        if task.k then redis.call('DEL', task.k) end
       end
       return text`,
   },
@@ -125,10 +144,11 @@ const scripts = {
     lua: `
       local text = redis.call('GET', KEYS[1])
       if not text then return 1 end
-      local status = cjson.decode(text).s
-      if status == 'queued' or status == 'running' then
+      local task = cjson.decode(text)
+      if task.s == 'queued' or task.s == 'running' then
         redis.call('DEL', KEYS[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
+        if task.k then redis.call('DEL', task.k) end
       end
       return 1`,
   },
@@ -169,6 +189,7 @@ interface StoredTask {
   r?: StoredReply;
   x?: Problem;
   q?: 1;
+  k?: string;
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
@@ -226,6 +247,10 @@ export class RedisStore implements TaskStore {
     return `{${this.#prefix}}:task:${id}`;
   }
 
+  #key(key: string): string {
+    return `{${this.#prefix}}:key:${key}`;
+  }
+
   get #index(): string {
     return `{${this.#prefix}}:index`;
   }
@@ -271,10 +296,26 @@ export class RedisStore implements TaskStore {
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
     if (owner !== undefined) state.o = owner;
     if (readOnce === true) state.q = 1;
-    const created = await this.#run(() =>
-      this.#client.asyncApiCreateTask(this.#index, this.#task(id), Date.now(), this.#maxTasks === Infinity ? -1 : this.#maxTasks, id, JSON.stringify(state)),
-    );
+    const { idempotency } = task;
+    const keyName = this.#key(idempotency?.key ?? '-');
+    if (idempotency !== undefined) state.k = keyName;
+    const created = (await this.#run(() =>
+      this.#client.asyncApiCreateTask(
+        this.#index,
+        this.#task(id),
+        keyName,
+        Date.now(),
+        this.#maxTasks === Infinity ? -1 : this.#maxTasks,
+        id,
+        JSON.stringify(state),
+        idempotency?.fingerprint ?? '',
+        idempotency === undefined ? '0' : '1',
+        this.#task(''),
+      ),
+    )) as number | [string, string];
     if (created === 0) throw new TaskLimitError(this.#maxTasks);
+    if (created === -1) throw new IdempotencyKeyReusedError();
+    if (Array.isArray(created)) return fromState(created[0], created[1])!;
     const queued: Task = { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
     return readOnce === true ? { ...queued, readOnce: true } : queued;
   }

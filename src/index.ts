@@ -11,6 +11,9 @@ export type {
   WorkerRouteOptions,
 } from './core/options.js';
 export type { Outcome, Reply, StatusDocument, Task, TaskStatus } from './core/task.js';
+export { TaskFailedError, type CodeTaskFunction, type CodeTaskInfo } from './core/code-task.js';
+export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } from './core/definitions.js';
+export type { HandlerModuleJob, CallModuleJob } from './core/backend.js';
 export type { NewTask, TaskListener, TaskStore } from './core/store.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';

@@ -236,6 +236,18 @@ describe('bullmqBackend() and startWorker()', () => {
     }
   });
 
+  it('define(): a module task from code runs on a worker process; only JSON input, only modules', async () => {
+    const sum = tasks.define<{ numbers: number[] }, { sum: number; task: string }>(`sum-${queue}`, module('calls.mjs'));
+    const handle = await sum.submit({ numbers: [4, 5] }, { owner: 'ann' });
+    expect(await handle.result()).toEqual({ sum: 9, task: handle.id });
+    const monitor = await request(app).get(handle.location).set('x-user', 'ann');
+    expect(monitor.status).toBe(200);
+    expect(monitor.body).toEqual({ sum: 9, task: handle.id });
+    await expect(sum.submit({ numbers: [1], when: new Date() } as never)).rejects.toThrow('submit() takes an input that is plain JSON (it is queued as JSON); $.when is a Date');
+    await expect(sum.submit({ numbers: [1], left: undefined } as never)).rejects.toThrow('$.left is undefined');
+    expect(() => tasks.define(`inline-${queue}`, () => 1)).toThrow('takes a module here');
+  });
+
   it('keeps tasks to their owner', async () => {
     const submitted = await request(app).post('/echo/1').set('X-User', 'alice').send({});
     expect((await request(app).get(submitted.headers.location!)).status).toBe(404);

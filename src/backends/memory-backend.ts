@@ -40,6 +40,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
         void runner.run(id, job, inline, route.timeout);
       },
       queueTimeouts: false,
+      jobData: 'clone',
       runModule(id, job, route) {
         modules.push(id, job, route.timeout);
       },

@@ -46,8 +46,12 @@ export interface ResponseSnapshot {
  */
 export type AppSettings = Readonly<Record<string, string | number | boolean>>;
 
-/** A job for a handler module: run on a worker thread, or by a worker process. */
-export interface ModuleJob {
+/** A job for a module: run on a worker thread, or by a worker process. */
+export type ModuleJob = HandlerModuleJob | CallModuleJob;
+
+/** A job for a handler module: its export is called as `(req, res, next)`, as a route. */
+export interface HandlerModuleJob {
+  readonly kind?: 'handler';
   /** The module's URL (a `file:` URL). */
   readonly module: string;
   /** The export to call: `default` unless the route says otherwise. */
@@ -56,6 +60,19 @@ export interface ModuleJob {
   readonly response: ResponseSnapshot;
   readonly settings: AppSettings;
   /** The largest reply body recorded (`maxReplyBytes`). */
+  readonly maxReplyBytes: number;
+}
+
+/**
+ * A job of a task defined in code (`tasks.define(name, moduleUrl)`): its export is called as
+ * `(input, task)`, and what it returns is the task's answer, as JSON.
+ */
+export interface CallModuleJob {
+  readonly kind: 'call';
+  readonly module: string;
+  readonly exportName: string;
+  /** What `submit()` was given: structured-cloneable (JSON, for a backend that queues JSON). */
+  readonly input: unknown;
   readonly maxReplyBytes: number;
 }
 
@@ -78,6 +95,11 @@ export interface Backend {
   runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration): void | Promise<void>;
   /** Whether worker routes may set `queueTimeout`: its tasks may wait for workers that are not there. */
   readonly queueTimeouts: boolean;
+  /**
+   * How a job's data travels: `'clone'` (to a thread of this process, by the structured
+   * clone algorithm) or `'json'` (into a queue). What `submit()` accepts as input follows.
+   */
+  readonly jobData: 'clone' | 'json';
   /**
    * Drops the job of a task canceled while queued, where the backend holds one outside this
    * process (the store has ended the task already; a job left behind is discarded when taken).

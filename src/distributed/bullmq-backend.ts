@@ -79,6 +79,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
       store,
       runInline: undefined,
       queueTimeouts: true,
+      jobData: 'json',
       async runModule(id, job, route) {
         const data: QueuedTask = { taskId: id, job, ...(route.timeout === undefined ? {} : { timeout: route.timeout }) };
         try {

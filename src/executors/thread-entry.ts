@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import { createCapture } from '../capture/capture.js';
 import { runHandler, type AnyHandler } from '../capture/run-handler.js';
+import { jsonReply, type CodeTaskFunction } from '../core/code-task.js';
 import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
 import { checkProgress } from '../core/progress.js';
 import { displayName } from './module-name.js';
@@ -130,6 +131,12 @@ export default async function runThreadTask({ job, taskId }: ThreadTask): Promis
   running.set(taskId, task);
   try {
     const handler = await loadHandler(job.module, job.exportName);
+    if (job.kind === 'call') {
+      // A task defined in code: (input, task), and its return value as the answer.
+      post({ [tag]: 'started', taskId, threadId });
+      const value: unknown = await (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task);
+      return { ok: true, reply: jsonReply(value, job.maxReplyBytes) };
+    }
     const prototype = responsePrototype(job.module, job.settings);
     // Running from here: what a thread loads once (the module, Express) is loaded.
     post({ [tag]: 'started', taskId, threadId });

@@ -1,8 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { memoryBackend } from '../backends/memory-backend.js';
-import { AsyncApiError, IdempotencyKeyError, InvalidArgumentError, InvalidOptionError } from '../core/errors.js';
+import type { CodeTaskFunction } from '../core/code-task.js';
+import { defineTask, type DefineOptions, type DefinitionContext, type TaskDefinition } from '../core/definitions.js';
+import { AsyncApiError, IdempotencyKeyError, InvalidArgumentError, InvalidOptionError, TaskNotFoundError } from '../core/errors.js';
 import {
   describe,
+  milliseconds,
   resolveCloseOptions,
   resolveOptions,
   resolveRouteOptions,
@@ -15,7 +18,7 @@ import {
 } from '../core/options.js';
 import { problemFromError } from '../core/problem.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
-import type { Task } from '../core/task.js';
+import { toStatusDocument, type StatusDocument, type Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
 import { answerWhenSettled, sendAccepted, sendProblem, sendUnavailable } from './answers.js';
@@ -66,6 +69,26 @@ export interface AsyncApi {
    * The monitor keeps answering for the tasks that are held.
    */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Defines a task to submit from code, with no request: `fn(input, task)` runs inline; a
+   * module (a `file:` URL or a path; its default export, or `options.export`) runs on the
+   * worker-thread pool, or on worker processes with `bullmqBackend()`. Its return value is
+   * the task's answer (`handle.result()`, and `200` JSON on its monitor).
+   */
+  define<Input = unknown, Output = unknown>(
+    name: string,
+    run: CodeTaskFunction<Input, Output> | URL | string,
+    options?: DefineOptions,
+  ): TaskDefinition<Input, Awaited<Output>>;
+  /** The status document of a task, as its monitor shows it; `undefined` when there is none (for this owner). */
+  get(id: string, options?: { owner?: string }): Promise<StatusDocument | undefined>;
+  /**
+   * Resolves with the status document once the task has finished, or as it is when
+   * `timeout` ms (default 30000) have passed or `signal` aborted. Rejects with `TaskNotFoundError`.
+   */
+  wait(id: string, options?: { owner?: string; timeout?: number; signal?: AbortSignal }): Promise<StatusDocument>;
+  /** Cancels a queued or running task, as `DELETE` on its monitor; rejects with `TaskNotFoundError` or `TaskFinishedError`. */
+  cancel(id: string, options?: { owner?: string }): Promise<StatusDocument>;
 }
 
 
@@ -200,9 +223,49 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     };
   };
 
+  const definitions = new Set<string>();
+  const definitionContext: DefinitionContext = {
+    registry,
+    backend,
+    statusPath: config.statusPath,
+    maxReplyBytes: config.maxReplyBytes,
+    checkModule(module, exportName) {
+      const url = moduleUrl(module);
+      checkHandlerModule(url, exportName);
+      return url.href;
+    },
+  };
+  const ownerOption = (options: { owner?: unknown } | undefined, where: string): string | undefined => {
+    const owner = options?.owner;
+    if (owner !== undefined && typeof owner !== 'string') throw new InvalidArgumentError(`${where} options.owner must be a string, got ${describe(owner)}`);
+    return owner;
+  };
+
   let closing: Promise<void> | undefined;
   return {
     asyncApi,
+    define(name, run, defineOptions) {
+      if (typeof name !== 'string' || name === '') throw new InvalidArgumentError(`define() takes a name, got ${describe(name)}`);
+      if (definitions.has(name)) throw new InvalidArgumentError(`define(): a task named "${name}" is defined already`);
+      const definition = defineTask(definitionContext, name, run, defineOptions);
+      definitions.add(name);
+      return definition;
+    },
+    async get(id, getOptions) {
+      try {
+        return toStatusDocument(await registry.get(id, ownerOption(getOptions, 'get()')));
+      } catch (error) {
+        if (error instanceof TaskNotFoundError) return undefined;
+        throw error;
+      }
+    },
+    async wait(id, waitOptions) {
+      const timeout = waitOptions?.timeout === undefined ? 30_000 : milliseconds(waitOptions.timeout, 'wait() options.timeout');
+      return toStatusDocument(await registry.settled(id, ownerOption(waitOptions, 'wait()'), timeout, waitOptions?.signal));
+    },
+    async cancel(id, cancelOptions) {
+      return toStatusDocument(await registry.cancel(id, ownerOption(cancelOptions, 'cancel()')));
+    },
     router: createStatusRouter(registry, config),
     close(closeOptions) {
       const { timeout } = resolveCloseOptions(closeOptions);

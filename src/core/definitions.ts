@@ -1,0 +1,126 @@
+// tasks.define(): tasks submitted from code (a cron job, a queue consumer, a script), which
+// need no request. Each runs as a route's task does, on the same backend, and its monitor
+// answers for it over HTTP: 200 with its return value as JSON, or its problem.
+import type { Backend } from './backend.js';
+import { checkInput, jsonReply, settleResult, type CodeTaskFunction, type CodeTaskInfo } from './code-task.js';
+import { InvalidArgumentError, InvalidOptionError } from './errors.js';
+import { MAX_TIMER_DELAY, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
+import type { TaskRegistry } from './registry.js';
+import type { ExecutionContext } from './runner.js';
+import { isFinished, type Task } from './task.js';
+
+/** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`), and `export` for a module. */
+export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce'> {
+  /** For a module: the export to call, `(input, task)`. Default `'default'`. */
+  export?: string;
+}
+
+/** Options of `definition.submit()`. */
+export interface SubmitTaskOptions {
+  /** The owner: over HTTP, only requests of this owner (the `owner` option) see the task. */
+  owner?: string;
+}
+
+/** A submitted task: its id, its monitor's URL, and its result to come. */
+export interface TaskHandle<Output> {
+  readonly id: string;
+  /** The monitor's path, `<statusPath>/<id>`, relative to where `tasks.router` is mounted. */
+  readonly location: string;
+  /**
+   * Resolves with the task's return value once it has succeeded; rejects with
+   * `TaskFailedError` (its problem), `TaskCanceledError`, `TaskNotFoundError` (it expired, or
+   * a read-once answer was read), or `signal`'s reason.
+   */
+  result(options?: { signal?: AbortSignal }): Promise<Output>;
+}
+
+/** A task defined in code: `submit(input)` starts one. */
+export interface TaskDefinition<Input, Output> {
+  readonly name: string;
+  submit(input: Input, options?: SubmitTaskOptions): Promise<TaskHandle<Output>>;
+}
+
+/** What a definition needs of the registry it submits to. */
+export interface DefinitionContext {
+  readonly registry: TaskRegistry;
+  readonly backend: Backend;
+  readonly statusPath: string;
+  readonly maxReplyBytes: number;
+  /** Checks a module and its export as `asyncApi.worker()` does; its `file:` URL. */
+  readonly checkModule: (module: URL | string, exportName: string) => string;
+}
+
+// What a function defined inline learns of its task.
+class InlineCodeTask implements CodeTaskInfo {
+  readonly #context: ExecutionContext;
+  constructor(context: ExecutionContext) {
+    this.#context = context;
+  }
+  get id(): string {
+    return this.#context.id;
+  }
+  get signal(): AbortSignal {
+    return this.#context.signal;
+  }
+  progress(fraction: number, message?: string): void {
+    this.#context.progress(fraction, message);
+  }
+}
+
+/** Resolves with the task once finished, waiting as long as it takes (or until `signal`). */
+async function settledTask(registry: TaskRegistry, id: string, owner: string | undefined, signal: AbortSignal | undefined): Promise<Task> {
+  for (;;) {
+    signal?.throwIfAborted();
+    const task = await registry.settled(id, owner, MAX_TIMER_DELAY, signal);
+    if (isFinished(task.status)) return task;
+  }
+}
+
+export function defineTask<Input, Output>(
+  context: DefinitionContext,
+  name: string,
+  run: CodeTaskFunction<Input, Output> | URL | string,
+  options: DefineOptions | undefined,
+): TaskDefinition<Input, Awaited<Output>> {
+  const { registry, backend, statusPath, maxReplyBytes } = context;
+  const { export: exportName, ...rest } = (options ?? {}) as DefineOptions & Record<string, unknown>;
+  if (exportName !== undefined && typeof run === 'function') throw new InvalidOptionError('define() options.export is for a module, not a function');
+  const route: WorkerRouteConfiguration = resolveWorkerRouteOptions(exportName === undefined ? rest : { ...rest, export: exportName });
+  let start: (id: string, input: unknown) => void | Promise<void>;
+  if (typeof run === 'function') {
+    const runInline = backend.runInline;
+    if (runInline === undefined) {
+      throw new InvalidOptionError(`define("${name}") takes a module here: this backend runs tasks on other processes, which a function cannot reach`);
+    }
+    start = (id, input) =>
+      runInline(
+        id,
+        async (execution) => jsonReply(await run(input as Input, new InlineCodeTask(execution)), maxReplyBytes),
+        route,
+      );
+  } else if (run instanceof URL || typeof run === 'string') {
+    const module = context.checkModule(run, route.exportName);
+    start = (id, input) => backend.runModule(id, { kind: 'call', module, exportName: route.exportName, input, maxReplyBytes }, route);
+  } else {
+    throw new InvalidArgumentError(`define() takes a function or a module (a file: URL or a path), got ${describe(run)}`);
+  }
+
+  return {
+    name,
+    async submit(input, submitOptions) {
+      const owner = submitOptions?.owner;
+      if (owner !== undefined && typeof owner !== 'string') throw new InvalidArgumentError(`submit() options.owner must be a string, got ${describe(owner)}`);
+      const carried = checkInput(input, typeof run === 'function' ? 'clone' : backend.jobData);
+      const { task } = await registry.submit(owner, (id) => start(id, carried), { readOnce: route.readOnce });
+      const { id } = task;
+      return {
+        id,
+        location: `${statusPath}/${encodeURIComponent(id)}`,
+        async result(resultOptions): Promise<Awaited<Output>> {
+          const finished = await registry.claim(await settledTask(registry, id, owner, resultOptions?.signal));
+          return settleResult(finished) as Awaited<Output>;
+        },
+      };
+    },
+  };
+}

@@ -24,4 +24,10 @@ if [ -z "${REDIS_URL:-}" ] && command -v redis-server >/dev/null && ! redis-cli 
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
   for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
+# PostgreSQL for the effects tests (test/effects.pg.test.ts, examples/effects), at PGHOST:PGPORT.
+if [ -z "${PGHOST:-}" ] && command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "test prerequisites: starting PostgreSQL on 127.0.0.1:5432"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
+fi
 exit 0

@@ -12,6 +12,7 @@ export type {
 } from './core/options.js';
 export type { Outcome, Reply, StatusDocument, Task, TaskStatus } from './core/task.js';
 export { TaskFailedError, type CodeTaskFunction, type CodeTaskInfo } from './core/code-task.js';
+export { afterCommit, effects, type AfterCommitOptions } from './effects/after-commit.js';
 export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } from './core/definitions.js';
 export type { HandlerModuleJob, CallModuleJob } from './core/backend.js';
 export type { NewTask, TaskListener, TaskStore } from './core/store.js';

@@ -46,6 +46,7 @@ describe('bullmqBackend() and startWorker()', () => {
     app.use(express.json());
     app.post('/echo/:id', tasks.asyncApi.worker(module('echo.mjs')));
     app.post('/made', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created' }));
+    app.post('/effects', tasks.asyncApi.worker(module('effects.mjs')));
     app.post('/made-once', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created', readOnce: true }));
     app.post('/waits', tasks.asyncApi.worker(module('waits.mjs')));
     app.post('/waits-briefly', tasks.asyncApi.worker(module('waits.mjs'), { timeout: 100 }));
@@ -246,6 +247,15 @@ describe('bullmqBackend() and startWorker()', () => {
     await expect(sum.submit({ numbers: [1], when: new Date() } as never)).rejects.toThrow('submit() takes an input that is plain JSON (it is queued as JSON); $.when is a Date');
     await expect(sum.submit({ numbers: [1], left: undefined } as never)).rejects.toThrow('$.left is undefined');
     expect(() => tasks.define(`inline-${queue}`, () => 1)).toThrow('takes a module here');
+  });
+
+  it('runs a handler module\'s effects after commit on the worker process, once its reply is in Redis', async () => {
+    const file = join(scratch, 'effects');
+    const submitted = await request(app).post('/effects').send({ file });
+    expect((await untilFinished(request(app), submitted.headers.location)).body).toEqual({ queued: 3 });
+    expect(await untilFile(file)).toMatch(/^first/);
+    for (let turn = 0; turn < 1_000 && readFileSync(file, 'utf8') !== 'first third'; turn++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(readFileSync(file, 'utf8')).toBe('first third');
   });
 
   it('keeps tasks to their owner', async () => {

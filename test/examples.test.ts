@@ -57,11 +57,31 @@ describe('examples/worker-threads', () => {
   });
 });
 
+describe('examples/effects (PostgreSQL)', () => {
+  it('logs and mails after the commit, and neither after a rollback', async () => {
+    const example = startExample('examples/effects/server.js');
+    try {
+      const base = await example.url;
+      expect((await fetch(`${base}/froggies/1/jump`, { method: 'POST' })).status).toBe(204);
+      for (let turn = 0; turn < 1_000 && !example.output().includes('mail to admins: froggy 1 jumped'); turn++) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(example.output()).toContain('froggy 1 jumped\nmail to admins: froggy 1 jumped\n');
+      expect((await fetch(`${base}/froggies/99/jump`, { method: 'POST' })).status).toBe(404);
+      // A request after it, whose effects come after any the rolled-back one could have had.
+      expect((await fetch(`${base}/froggies/2/jump`, { method: 'POST' })).status).toBe(204);
+      for (let turn = 0; turn < 1_000 && !example.output().includes('mail to admins: froggy 2 jumped'); turn++) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(example.output()).not.toContain('froggy 99');
+    } finally {
+      example.child.kill('SIGTERM');
+    }
+  });
+});
+
 describe('every example, on a port already in use', () => {
   it.each([
     ['examples/basic/server.js', 'npm run demo'],
     ['examples/worker-threads/server.js', 'node examples/worker-threads/server.js'],
     ['examples/scale-out/web.js', 'node examples/scale-out/web.js'],
+    ['examples/effects/server.js', 'node examples/effects/server.js'],
   ])('%s says so in one line, naming the port and PORT=', async (path, command) => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, resolve));

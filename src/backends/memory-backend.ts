@@ -30,7 +30,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     const tasks = store ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
     const runner = new TaskRunner(tasks, config.onError);
     const inline = new InlineExecutor(config.concurrency);
-    const threads = new ThreadPoolExecutor(config.threads, (error) => config.onError(error, undefined));
+    const threads = new ThreadPoolExecutor(config.threads, (error, taskId) => config.onError(error, taskId));
     // Twice as many module jobs as threads go to the pool (so that a thread that frees finds
     // its next task there); the others wait in the backend's queue, a small record each.
     const modules = new JobQueue(config.threads.max * 2, runner, threads, tasks);

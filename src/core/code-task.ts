@@ -12,6 +12,8 @@ export interface CodeTaskInfo {
   readonly signal: AbortSignal;
   /** Reports progress: a fraction from 0 to 1 and an optional message. */
   progress(fraction: number, message?: string): void;
+  /** Queues an effect to run once the task has succeeded and its result is stored (see `TaskInfo.afterCommit`). */
+  afterCommit(effect: () => unknown): void;
 }
 
 /** The function of a task defined in code. */

@@ -65,6 +65,9 @@ class InlineCodeTask implements CodeTaskInfo {
   progress(fraction: number, message?: string): void {
     this.#context.progress(fraction, message);
   }
+  afterCommit(effect: () => unknown): void {
+    this.#context.afterCommit(effect);
+  }
 }
 
 /** Resolves with the task once finished, waiting as long as it takes (or until `signal`). */

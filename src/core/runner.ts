@@ -1,4 +1,6 @@
-import { ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
+import { EffectQueue } from './effect-queue.js';
+import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
+import { describe } from './options.js';
 import { checkProgress } from './progress.js';
 import { problemFromError } from './problem.js';
 import type { TaskStore } from './store.js';
@@ -25,6 +27,11 @@ export interface ExecutionContext {
   start(): boolean;
   /** Reports progress: a fraction from 0 to 1, and an optional message. */
   progress(fraction: number, message?: string): void;
+  /**
+   * Queues an effect to run once the task has succeeded and its reply is stored, in the
+   * order queued; dropped when the task fails, is canceled or times out.
+   */
+  afterCommit(effect: () => unknown): void;
 }
 
 /** Runs jobs of one kind (inline functions, handler modules on threads…). */
@@ -35,6 +42,11 @@ export interface Executor<J> {
    * executor should then stop the work as best it can and settle.
    */
   execute(job: J, context: ExecutionContext): Promise<Reply>;
+  /**
+   * For an executor whose jobs queue effects after commit where they run (a thread): the
+   * task's success was stored, so they run, or it was not, so they are dropped.
+   */
+  settleEffects?(id: string, committed: boolean): void;
   /** Releases the executor's resources once nothing runs on it. */
   close(): Promise<void>;
 }
@@ -51,6 +63,8 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   /** When the work began; whether the store has been told. */
   #startedAt: number | undefined;
   #startTold = false;
+  /** Its effects after commit, once it queued one. */
+  effects: EffectQueue | undefined = undefined;
 
   constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number) {
     super();
@@ -108,6 +122,13 @@ class RunningTask extends TaskAbort implements ExecutionContext {
 
   untilAborted<T>(promise: Promise<T>): Promise<T> {
     return this.race(promise);
+  }
+
+  afterCommit(effect: () => unknown): void {
+    if (typeof effect !== 'function') throw new InvalidArgumentError(`afterCommit() takes a function, got ${describe(effect)}`);
+    // Queued after the task ended (a late callback): it ran, or will not run, already.
+    if (this.aborted) return;
+    (this.effects ??= new EffectQueue()).add(effect);
   }
 
   stopTimer(): void {
@@ -187,7 +208,14 @@ export class TaskRunner {
     });
     try {
       const reply = await executor.execute(job, task);
-      if (!task.aborted) ended = this.#finish(task, { status: 'succeeded', reply });
+      if (task.aborted) executor.settleEffects?.(id, false);
+      else {
+        // Its effects run once its success is stored, and are dropped if it cannot be.
+        ended = this.#finish(task, { status: 'succeeded', reply }).then((stored) => {
+          executor.settleEffects?.(id, stored);
+          return stored ? task.effects?.run((error) => this.#report(error, id)) : undefined;
+        });
+      }
     } catch (error) {
       if (!task.aborted) ended = this.#fail(task, error);
     } finally {
@@ -199,19 +227,22 @@ export class TaskRunner {
     }
   }
 
-  #fail(task: RunningTask, error: unknown): Promise<void> {
+  async #fail(task: RunningTask, error: unknown): Promise<void> {
     this.#report(error, task.id);
-    return this.#finish(task, { status: 'failed', problem: problemFromError(error) });
+    task.effects?.discard();
+    await this.#finish(task, { status: 'failed', problem: problemFromError(error) });
   }
 
-  async #finish(task: RunningTask, outcome: Outcome): Promise<void> {
+  /** Writes the task's end; resolves whether this write ended it (not: it had ended, or the store failed). */
+  async #finish(task: RunningTask, outcome: Outcome): Promise<boolean> {
     const { id } = task;
     try {
-      await this.#store.finish(id, outcome, Date.now(), task.untoldStart());
+      return (await this.#store.finish(id, outcome, Date.now(), task.untoldStart())) !== undefined;
     } catch (error) {
       // The store could not be written (a lost connection): the task stays live there,
       // and there is no one left to tell but the error hook.
       this.#report(error, id);
+      return false;
     }
   }
 

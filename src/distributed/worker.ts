@@ -119,7 +119,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   const store = new RedisStore({ client, prefix: storePrefix(queue) });
   // Each write to Redis is a round trip: a task that ends within 10 ms is written once, at its end.
   const runner = new TaskRunner(store, onError, { deferStart: 10 });
-  const executor = new ThreadPoolExecutor(threads, (error) => onError(error, undefined));
+  const executor = new ThreadPoolExecutor(threads, (error, taskId) => onError(error, taskId));
 
   // Fails a live task; whichever process does so first reports it.
   async function fail(taskId: string, error: Error): Promise<void> {

@@ -7,8 +7,10 @@ import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import { createCapture } from '../capture/capture.js';
 import { runHandler, type AnyHandler } from '../capture/run-handler.js';
 import { jsonReply, type CodeTaskFunction } from '../core/code-task.js';
+import { EffectQueue } from '../core/effect-queue.js';
 import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
 import { checkProgress } from '../core/progress.js';
+import type { Reply } from '../core/task.js';
 import { displayName } from './module-name.js';
 import { buildRequest, responsePrototype, type ThreadTaskInfo } from './thread-express.js';
 import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
@@ -20,11 +22,19 @@ const post = (message: FromThread, transfer?: readonly object[]): void => parent
 
 // The tasks running on this thread, by id: where an abort goes.
 const running = new Map<string, TaskOnThread>();
+// The tasks that succeeded here with effects, waiting for the pool's word: was it stored?
+const committing = new Map<string, (committed: boolean) => void>();
 
 // This thread's channel for aborts, handed to the pool once.
 const { port1: aborts, port2 } = new MessageChannel();
 aborts.on('message', (message: ToThread) => {
-  if (message.type === 'abort') running.get(message.taskId)?.abort(fromErrorShape(message.reason));
+  if (message.type === 'abort') {
+    running.get(message.taskId)?.abort(fromErrorShape(message.reason));
+    return;
+  }
+  const settle = committing.get(message.taskId);
+  committing.delete(message.taskId);
+  settle?.(message.type === 'commit');
 });
 aborts.unref();
 post({ [tag]: 'channel', threadId, port: port2 }, [port2]);
@@ -98,6 +108,14 @@ class TaskOnThread implements ThreadTaskInfo {
     }
   };
 
+  /** Effects after commit: they wait here until the pool says the task's success was stored. */
+  effects: EffectQueue | undefined = undefined;
+
+  afterCommit = (effect: () => unknown): void => {
+    if (typeof effect !== 'function') throw new TypeError('afterCommit() takes a function');
+    if (!this.#aborted) (this.effects ??= new EffectQueue()).add(effect);
+  };
+
   abort(reason: unknown): void {
     if (this.#aborted) return;
     this.#aborted = true;
@@ -126,6 +144,18 @@ class TaskOnThread implements ThreadTaskInfo {
   }
 }
 
+// A success. With effects after commit, the reply goes first, and the task lasts until the
+// pool says whether it was stored, and the effects ran. (Between tasks piscina blocks the
+// thread: nothing runs there, so the effects run within their task.)
+async function succeeded(task: TaskOnThread, reply: Reply): Promise<ThreadResult> {
+  const { effects, id } = task;
+  if (effects === undefined) return { ok: true, reply };
+  const committed = new Promise<boolean>((resolve) => committing.set(id, resolve));
+  post({ [tag]: 'reply', taskId: id, reply });
+  if (await committed) await effects.run((error) => post({ [tag]: 'effect-error', taskId: id, error: toErrorShape(error) }));
+  return { ok: true, replied: true };
+}
+
 export default async function runThreadTask({ job, taskId }: ThreadTask): Promise<ThreadResult> {
   const task = new TaskOnThread(taskId);
   running.set(taskId, task);
@@ -135,7 +165,7 @@ export default async function runThreadTask({ job, taskId }: ThreadTask): Promis
       // A task defined in code: (input, task), and its return value as the answer.
       post({ [tag]: 'started', taskId, threadId });
       const value: unknown = await (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task);
-      return { ok: true, reply: jsonReply(value, job.maxReplyBytes) };
+      return await succeeded(task, jsonReply(value, job.maxReplyBytes));
     }
     const prototype = responsePrototype(job.module, job.settings);
     // Running from here: what a thread loads once (the module, Express) is loaded.
@@ -144,7 +174,7 @@ export default async function runThreadTask({ job, taskId }: ThreadTask): Promis
     const { statusCode, headers } = job.response;
     const capture = createCapture(prototype, { req, statusCode, headers, maxBytes: job.maxReplyBytes });
     task.whenAborted(() => capture.abort());
-    return { ok: true, reply: await runHandler(handler, req, capture) };
+    return await succeeded(task, await runHandler(handler, req, capture));
   } catch (error) {
     return { ok: false, error: toErrorShape(error) };
   } finally {

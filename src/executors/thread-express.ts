@@ -85,6 +85,7 @@ export interface ThreadTaskInfo {
   readonly id: string;
   readonly signal: AbortSignal;
   progress(fraction: number, message?: string): void;
+  afterCommit(effect: () => unknown): void;
 }
 
 /**

@@ -17,7 +17,14 @@ export interface ThreadTask {
 }
 
 /** What the thread entry resolves with: always cloneable, never a rejection. */
-export type ThreadResult = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly error: ErrorShape };
+export type ThreadResult =
+  | { readonly ok: true; readonly reply: Reply }
+  /**
+   * The handler queued effects after commit: its reply came first, as a `reply` message, and
+   * the task went on until the pool's word (`commit` or `discard`) and its effects were done.
+   */
+  | { readonly ok: true; readonly replied: true }
+  | { readonly ok: false; readonly error: ErrorShape };
 
 /** The key that marks our messages among others a handler module may post. */
 export const tag = 'expressAsyncApi';
@@ -27,11 +34,16 @@ export type FromThread =
   /** Once per thread, as it starts: where to send it aborts. */
   | { readonly [tag]: 'channel'; readonly threadId: number; readonly port: MessagePort }
   | { readonly [tag]: 'started'; readonly taskId: string; readonly threadId: number }
-  | { readonly [tag]: 'progress'; readonly taskId: string; readonly fraction: number; readonly message: string | undefined };
+  | { readonly [tag]: 'progress'; readonly taskId: string; readonly fraction: number; readonly message: string | undefined }
+  /** A success with effects to come: the reply, before the task ends. */
+  | { readonly [tag]: 'reply'; readonly taskId: string; readonly reply: Reply }
+  /** An effect after commit threw (the next ones still run). */
+  | { readonly [tag]: 'effect-error'; readonly taskId: string; readonly error: ErrorShape };
 
-/** Main → thread, on the thread's channel: a task aborted (canceled, timed out, shut down). */
-export interface ToThread {
-  readonly type: 'abort';
-  readonly taskId: string;
-  readonly reason: ErrorShape;
-}
+/**
+ * Main → thread, on the thread's channel: a task aborted (canceled, timed out, shut down);
+ * a task's success was stored, so its effects run (`commit`), or it was not (`discard`).
+ */
+export type ToThread =
+  | { readonly type: 'abort'; readonly taskId: string; readonly reason: ErrorShape }
+  | { readonly type: 'commit' | 'discard'; readonly taskId: string };

@@ -19,6 +19,8 @@ class PoolTask {
   aborted = false;
   /** The thread that runs it, once started. */
   thread: number | undefined = undefined;
+  /** Takes its reply when it comes before the task's end (the handler queued effects). */
+  onReply: ((reply: Reply) => void) | undefined = undefined;
   #listener: (() => void) | undefined = undefined;
   #grace: NodeJS.Timeout | undefined = undefined;
 
@@ -76,13 +78,15 @@ class PoolTask {
  */
 export class ThreadPoolExecutor implements Executor<ModuleJob> {
   readonly #config: ThreadConfiguration;
-  readonly #onPoolError: (error: unknown) => void;
+  readonly #onPoolError: (error: unknown, taskId?: string) => void;
   #pool: Piscina<ThreadTask, ThreadResult> | undefined;
   // Each thread's channel for aborts, by thread id; each task on the pool, by id.
   readonly #channels = new Map<number, MessagePort>();
   readonly #tasks = new Map<string, PoolTask>();
+  // The thread of each task that succeeded with effects after commit, until they are settled.
+  readonly #committing = new Map<string, number>();
 
-  constructor(config: ThreadConfiguration, onPoolError: (error: unknown) => void) {
+  constructor(config: ThreadConfiguration, onPoolError: (error: unknown, taskId?: string) => void) {
     this.#config = config;
     this.#onPoolError = onPoolError;
   }
@@ -99,7 +103,7 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
         ...(resourceLimits === undefined ? {} : { resourceLimits }),
       });
       // A thread that fails between tasks (a late callback of a finished handler throws).
-      pool.on('error', this.#onPoolError);
+      pool.on('error', (error: unknown) => this.#onPoolError(error));
       pool.on('message', (message: FromThread) => this.#fromThread(message));
       pool.on('workerDestroy', (worker: { threadId: number }) => {
         this.#channels.get(worker.threadId)?.close();
@@ -122,6 +126,12 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       case 'progress':
         this.#tasks.get(message.taskId)?.context.progress(message.fraction, message.message);
         break;
+      case 'reply':
+        this.#tasks.get(message.taskId)?.onReply?.(message.reply);
+        break;
+      case 'effect-error':
+        this.#onPoolError(fromErrorShape(message.error), message.taskId);
+        break;
       default:
       // A message a handler module posted itself: not ours.
     }
@@ -133,9 +143,18 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
     this.#tasks.set(id, task);
     const stopListening = context.onAbort(() => task.stop());
     try {
-      let result: ThreadResult;
+      let result: ThreadResult | Reply;
       try {
-        result = await this.#getPool().run({ job, taskId: id }, { signal: task as unknown as AbortSignal });
+        const run = this.#getPool().run({ job, taskId: id }, { signal: task as unknown as AbortSignal });
+        result = await new Promise<ThreadResult | Reply>((resolve, reject) => {
+          run.then(resolve, reject);
+          // A reply before the end: the task goes on, on its thread, until its effects are settled.
+          task.onReply = (reply) => {
+            if (task.thread !== undefined) this.#committing.set(id, task.thread);
+            run.catch((error: unknown) => this.#onPoolError(error, id));
+            resolve(reply);
+          };
+        });
       } catch (error) {
         if (task.aborted) throw context.reason;
         if ((error as Error).name === 'DataCloneError') {
@@ -145,7 +164,11 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       }
       // The thread's "started" travels on another channel than its result, and may come second.
       task.begin(-1);
-      if (result.ok) return result.reply;
+      if (!('ok' in result)) return result;
+      if (result.ok) {
+        if ('reply' in result) return result.reply;
+        throw new WorkerCrashedError('the thread ended the task without its reply');
+      }
       throw fromErrorShape(result.error);
     } finally {
       task.end();
@@ -153,6 +176,14 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       this.#tasks.delete(id);
     }
   }
+  /** The task's success was stored (its effects run, on their thread), or it was not (they are dropped). */
+  settleEffects(id: string, committed: boolean): void {
+    const thread = this.#committing.get(id);
+    if (thread === undefined) return;
+    this.#committing.delete(id);
+    this.#channels.get(thread)?.postMessage({ type: committed ? 'commit' : 'discard', taskId: id } satisfies ToThread);
+  }
+
 
   /** Ends every thread; tasks still on the pool are rejected. */
   async close(): Promise<void> {

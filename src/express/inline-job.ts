@@ -22,6 +22,9 @@ class InlineTaskInfo implements TaskInfo {
   progress(fraction: number, message?: string): void {
     this.#context.progress(fraction, message);
   }
+  afterCommit(effect: () => unknown): void {
+    this.#context.afterCommit(effect);
+  }
 }
 
 /**

@@ -7,6 +7,12 @@ export interface TaskInfo {
   readonly signal: AbortSignal;
   /** Reports progress, shown by the monitor: a fraction from 0 to 1 and an optional message. */
   progress(fraction: number, message?: string): void;
+  /**
+   * Queues an effect (a log line, an e-mail, a task submitted) to run once the task has
+   * succeeded and its reply is stored, in the order queued; dropped if it fails, is
+   * canceled or times out. An effect that throws goes to `onError`; the next still run.
+   */
+  afterCommit(effect: () => unknown): void;
 }
 
 // The defaults of Express's own `Request<P, ResBody, ReqBody, ReqQuery, Locals>`, named

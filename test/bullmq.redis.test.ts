@@ -47,6 +47,8 @@ describe('bullmqBackend() and startWorker()', () => {
     app.post('/echo/:id', tasks.asyncApi.worker(module('echo.mjs')));
     app.post('/made', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created' }));
     app.post('/effects', tasks.asyncApi.worker(module('effects.mjs')));
+    app.post('/flaky', tasks.asyncApi.worker(module('flaky.mjs'), { retries: { attempts: 3, backoff: { type: 'fixed', delay: 5 } } }));
+    app.post('/flaky-slowly', tasks.asyncApi.worker(module('flaky.mjs'), { retries: { attempts: 3, backoff: { type: 'fixed', delay: 60_000 } } }));
     app.post('/made-once', tasks.asyncApi.worker(module('echo.mjs'), { export: 'created', readOnce: true }));
     app.post('/waits', tasks.asyncApi.worker(module('waits.mjs')));
     app.post('/waits-briefly', tasks.asyncApi.worker(module('waits.mjs'), { timeout: 100 }));
@@ -140,7 +142,7 @@ describe('bullmqBackend() and startWorker()', () => {
     const queued = await request(app).post('/waits').send({});
     const id = queued.headers.location!.split('/').pop()!;
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const inspect = new Queue(queue, { connection });
+    const inspect = new Queue(queue, { connection, streams: { events: { maxLen: 100 } } });
     try {
       expect(await inspect.getJobState(id)).toBe('waiting');
       expect((await request(app).delete(queued.headers.location!)).body.status).toBe('canceled');
@@ -256,6 +258,36 @@ describe('bullmqBackend() and startWorker()', () => {
     expect(await untilFile(file)).toMatch(/^first/);
     for (let turn = 0; turn < 1_000 && readFileSync(file, 'utf8') !== 'first third'; turn++) await new Promise((resolve) => setTimeout(resolve, 2));
     expect(readFileSync(file, 'utf8')).toBe('first third');
+  });
+
+  it('retries with BullMQ\'s own attempts: the answer is the last attempt\'s; a cancel during the backoff removes the job', async () => {
+    const file = join(scratch, 'flaky');
+    const submitted = await request(app).post('/flaky').send({ file, failures: 2 });
+    expect(submitted.body).toMatchObject({ attempt: 1, attempts: 3 });
+    const done = await untilFinished(request(app), submitted.headers.location);
+    expect(done.body).toEqual({ runs: 3 });
+    expect(await tasks.get(submitted.body.id)).toMatchObject({ status: 'succeeded', attempt: 3, attempts: 3 });
+
+    const slow = await request(app).post('/flaky-slowly').send({ file: join(scratch, 'flaky-slowly'), failures: 5 });
+    let monitor;
+    for (let polls = 0; polls < 2_000; polls++) {
+      monitor = await request(app).get(slow.headers.location!);
+      if (monitor.body.retryAt !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(monitor!.body).toMatchObject({ status: 'running', attempt: 2, attempts: 3 });
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const inspect = new Queue(queue, { connection, streams: { events: { maxLen: 100 } } });
+    try {
+      for (let polls = 0; polls < 1_000 && (await inspect.getJobState(slow.body.id)) !== 'delayed'; polls++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(await inspect.getJobState(slow.body.id)).toBe('delayed');
+      expect((await request(app).delete(slow.headers.location!)).body.status).toBe('canceled');
+      expect(await inspect.getJob(slow.body.id)).toBeUndefined();
+    } finally {
+      await inspect.close();
+      connection.disconnect();
+    }
+    expect(() => tasks.asyncApi.worker(module('flaky.mjs'), { retries: { attempts: 2, retryOn: () => true } })).toThrow('cannot travel to worker processes');
   });
 
   it('keeps tasks to their owner', async () => {

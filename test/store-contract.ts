@@ -152,6 +152,24 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
       expect((await store.create({ id: newId(), owner: 'ann', createdAt: 5_000, idempotency: { key, fingerprint: 'C' } })).id).not.toBe(fresh.id);
     });
 
+    it('records retries: the attempt, the next one\'s time; a start clears the time; an ended task takes none', async () => {
+      const task = await store.create({ id: newId(), owner: undefined, createdAt: 1_000, attempts: 3 });
+      expect(task).toMatchObject({ status: 'queued', attempt: 1, attempts: 3 });
+      expect(task.retryAt).toBeUndefined();
+      // A first attempt that failed before its start was told: it ran, so it is running.
+      expect(await store.retry(task.id, 2, 5_000)).toBe(true);
+      expect(await store.get(task.id)).toMatchObject({ status: 'running', attempt: 2, attempts: 3, retryAt: 5_000 });
+      expect(await store.start(task.id, 5_001, true)).toBe(true);
+      const restarted = await store.get(task.id);
+      expect(restarted).toMatchObject({ status: 'running', attempt: 2, startedAt: 5_001 });
+      expect(restarted?.retryAt).toBeUndefined();
+      await store.finish(task.id, { status: 'failed', problem }, 6_000);
+      expect(await store.retry(task.id, 3, 7_000)).toBe(false);
+      expect(await store.retry(newId(), 2, 7_000)).toBe(false);
+      const plain = await create();
+      expect(plain.attempts).toBeUndefined();
+    });
+
     it('deletes a live task, freeing its place', async () => {
       const tasks = [await create(), await create(), await create()];
       await store.delete(tasks[0]!.id);

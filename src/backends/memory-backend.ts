@@ -37,12 +37,18 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     return {
       store: tasks,
       runInline(id, job, route) {
-        void runner.run(id, job, inline, route.timeout);
+        const { retries } = route;
+        const attempt = (n: number): void => {
+          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }).then((retryIn) => {
+            if (retryIn !== undefined) runner.later(id, retryIn, () => attempt(n + 1));
+          });
+        };
+        attempt(1);
       },
       queueTimeouts: false,
       jobData: 'clone',
       runModule(id, job, route) {
-        modules.push(id, job, route.timeout);
+        modules.push(id, job, route.timeout, route.retries);
       },
       async close(timeout) {
         const deadline = Date.now() + timeout;

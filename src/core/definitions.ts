@@ -9,8 +9,8 @@ import type { TaskRegistry } from './registry.js';
 import type { ExecutionContext } from './runner.js';
 import { isFinished, type Task } from './task.js';
 
-/** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`), and `export` for a module. */
-export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce'> {
+/** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`, `retries`), and `export` for a module. */
+export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce' | 'retries'> {
   /** For a module: the export to call, `(input, task)`. Default `'default'`. */
   export?: string;
 }
@@ -89,6 +89,9 @@ export function defineTask<Input, Output>(
   const { export: exportName, ...rest } = (options ?? {}) as DefineOptions & Record<string, unknown>;
   if (exportName !== undefined && typeof run === 'function') throw new InvalidOptionError('define() options.export is for a module, not a function');
   const route: WorkerRouteConfiguration = resolveWorkerRouteOptions(exportName === undefined ? rest : { ...rest, export: exportName });
+  if (route.retries?.retryOn !== undefined && typeof run !== 'function' && backend.jobData === 'json') {
+    throw new InvalidOptionError('define() options.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies');
+  }
   let start: (id: string, input: unknown) => void | Promise<void>;
   if (typeof run === 'function') {
     const runInline = backend.runInline;
@@ -114,7 +117,10 @@ export function defineTask<Input, Output>(
       const owner = submitOptions?.owner;
       if (owner !== undefined && typeof owner !== 'string') throw new InvalidArgumentError(`submit() options.owner must be a string, got ${describe(owner)}`);
       const carried = checkInput(input, typeof run === 'function' ? 'clone' : backend.jobData);
-      const { task } = await registry.submit(owner, (id) => start(id, carried), { readOnce: route.readOnce });
+      const { task } = await registry.submit(owner, (id) => start(id, carried), {
+        readOnce: route.readOnce,
+        ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
+      });
       const { id } = task;
       return {
         id,

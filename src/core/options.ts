@@ -104,6 +104,30 @@ export interface RouteOptions {
    * submit has one; `'required'` answers a submit without one with a 400 problem.
    */
   idempotency?: 'optional' | 'required';
+  /**
+   * Runs a failed attempt again: a number of retries, or `{ attempts, backoff, retryOn }`
+   * (`attempts` counting the first). By default a throw, a 5xx and a crashed thread are
+   * retried; a 4xx, a timeout and a cancel are not. `retryOn(error)` decides instead (a
+   * cancel is never retried). Default: no retries.
+   */
+  retries?: number | RetryOptions;
+}
+
+/** How a failed attempt is retried. */
+export interface RetryOptions {
+  /** Attempts in all, the first one included: 2 or more. */
+  attempts: number;
+  /** The wait before each retry. Default `{ type: 'exponential', delay: 1000 }`. */
+  backoff?: {
+    /** `'fixed'`: `delay` each time; `'exponential'`: `delay`, then twice it, four times… */
+    type: 'fixed' | 'exponential';
+    /** Milliseconds. */
+    delay: number;
+    /** A fraction from 0 to 1: each wait is shortened by up to this share of it, at random. Default 0. */
+    jitter?: number;
+  };
+  /** Whether a failed attempt's error is retried; by default a 5xx that is not a timeout. */
+  retryOn?: (error: unknown) => boolean;
 }
 
 /** Options of one route whose handler is a module (`asyncApi.worker()`). */
@@ -146,6 +170,13 @@ export interface RouteConfiguration {
   readonly timeout: number | undefined;
   readonly readOnce: boolean;
   readonly idempotency: 'optional' | 'required';
+  readonly retries: RetryConfiguration | undefined;
+}
+
+export interface RetryConfiguration {
+  readonly attempts: number;
+  readonly backoff: { readonly type: 'fixed' | 'exponential'; readonly delay: number; readonly jitter: number };
+  readonly retryOn: ((error: unknown) => boolean) | undefined;
 }
 
 export interface WorkerRouteConfiguration extends RouteConfiguration {
@@ -341,9 +372,31 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
   };
 }
 
+/** Checks `routeOptions.retries`. */
+function resolveRetries(value: unknown): RetryConfiguration | undefined {
+  const where = 'routeOptions.retries';
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0 || value > 1_000) throw new InvalidOptionError(`${where} must be a whole number of retries from 0 to 1000, or { attempts, backoff, retryOn }, got ${describe(value)}`);
+    return value === 0 ? undefined : { attempts: value + 1, backoff: { type: 'exponential', delay: 1_000, jitter: 0 }, retryOn: undefined };
+  }
+  const given = checkKeys(value, ['attempts', 'backoff', 'retryOn'], where);
+  const { attempts } = given;
+  if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 1 || attempts > 1_001) {
+    throw new InvalidOptionError(`${where}.attempts must be a whole number of attempts from 1 to 1001 (the first included), got ${describe(attempts)}`);
+  }
+  const backoff = checkKeys(given.backoff, ['type', 'delay', 'jitter'], `${where}.backoff`);
+  const type = backoff.type ?? 'exponential';
+  if (type !== 'fixed' && type !== 'exponential') throw new InvalidOptionError(`${where}.backoff.type must be 'fixed' or 'exponential', got ${describe(type)}`);
+  const delay = backoff.delay === undefined ? 1_000 : backoff.delay === 0 ? 0 : milliseconds(backoff.delay, `${where}.backoff.delay`);
+  const jitter = backoff.jitter ?? 0;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw new InvalidOptionError(`${where}.backoff.jitter must be a fraction from 0 to 1, got ${describe(jitter)}`);
+  const retryOn = given.retryOn === undefined ? undefined : functionOption<(error: unknown) => boolean>(given.retryOn, `${where}.retryOn`);
+  return attempts === 1 ? undefined : { attempts, backoff: { type, delay, jitter }, retryOn };
+}
+
 /** Checks the options of one route. */
 export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
-  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency'], 'routeOptions');
+  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries'], 'routeOptions');
   if (given.readOnce !== undefined && typeof given.readOnce !== 'boolean') {
     throw new InvalidOptionError(`routeOptions.readOnce must be true or false, got ${describe(given.readOnce)}`);
   }
@@ -354,12 +407,13 @@ export function resolveRouteOptions(options: RouteOptions | undefined): RouteCon
     timeout: given.timeout === undefined ? undefined : milliseconds(given.timeout, 'routeOptions.timeout'),
     readOnce: given.readOnce === true,
     idempotency: (given.idempotency as 'optional' | 'required' | undefined) ?? 'optional',
+    retries: given.retries === undefined ? undefined : resolveRetries(given.retries),
   };
 }
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'export', 'queueTimeout'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }

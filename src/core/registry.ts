@@ -33,6 +33,7 @@ export class TaskRegistry {
     const fresh: { -readonly [K in keyof NewTask]: NewTask[K] } = { id, owner, createdAt: Date.now() };
     if (options.readOnce === true) fresh.readOnce = true;
     if (options.idempotency !== undefined) fresh.idempotency = options.idempotency;
+    if (options.attempts !== undefined) fresh.attempts = options.attempts;
     const task = await this.#store.create(fresh);
     // The idempotency key's task, submitted before: it runs (or ran) already.
     if (task.id !== id) return { task, created: false };
@@ -80,7 +81,8 @@ export class TaskRegistry {
       throw new TaskFinishedError(id, now.status);
     }
     // Best effort: a job left behind is discarded by whoever takes it, as the task has ended.
-    if (task.status === 'queued' && this.#onQueuedCancel !== undefined) await this.#onQueuedCancel(id).catch(() => {});
+    // (Between two attempts, its next attempt's job waits too.)
+    if ((task.status === 'queued' || task.retryAt !== undefined) && this.#onQueuedCancel !== undefined) await this.#onQueuedCancel(id).catch(() => {});
     return canceled;
   }
 
@@ -131,6 +133,8 @@ export class TaskRegistry {
 /** How a task is submitted: see `NewTask`. */
 export interface SubmitOptions {
   readonly readOnce?: boolean;
+  /** With retries: the attempts it may have. */
+  readonly attempts?: number;
   readonly idempotency?: { readonly key: string; readonly fingerprint: string };
 }
 

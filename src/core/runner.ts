@@ -2,7 +2,8 @@ import { EffectQueue } from './effect-queue.js';
 import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
 import { describe } from './options.js';
 import { checkProgress } from './progress.js';
-import { problemFromError } from './problem.js';
+import type { RetryConfiguration } from './options.js';
+import { problemFromError, statusOf } from './problem.js';
 import type { TaskStore } from './store.js';
 import { TaskAbort } from './task-abort.js';
 import type { Outcome, Reply } from './task.js';
@@ -65,6 +66,8 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   #startTold = false;
   /** Its effects after commit, once it queued one. */
   effects: EffectQueue | undefined = undefined;
+  /** After a failed attempt that is retried: the wait before the next, in ms. */
+  retryIn: number | undefined = undefined;
 
   constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number) {
     super();
@@ -136,6 +139,40 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   }
 }
 
+/** The attempt a run is, and its task's retry policy. */
+export interface RetryPlan {
+  /** From 1. */
+  readonly attempt: number;
+  readonly policy: RetryConfiguration;
+}
+
+/** A task between two attempts. */
+interface Waiting {
+  readonly id: string;
+  timer: NodeJS.Timeout | undefined;
+  stop: () => void;
+}
+
+/** Whether a failed attempt's error is retried: `retryOn` decides, else a 5xx that is not a timeout. Never a cancel or a shutdown. */
+export function retryable(error: unknown, policy: RetryConfiguration): boolean {
+  if (error instanceof TaskCanceledError || error instanceof ShuttingDownError) return false;
+  if (policy.retryOn !== undefined) {
+    try {
+      return policy.retryOn(error) === true;
+    } catch {
+      return false;
+    }
+  }
+  return statusOf(error) >= 500 && !(error instanceof TaskTimeoutError);
+}
+
+/** The wait after failed attempt `attempt` (from 1): fixed, or doubling; shortened at random by up to `jitter` of it. */
+export function backoffDelay(policy: RetryConfiguration, attempt: number): number {
+  const { type, delay, jitter } = policy.backoff;
+  const base = type === 'fixed' ? delay : Math.min(delay * 2 ** (attempt - 1), 2 ** 31 - 1);
+  return Math.round(base * (1 - jitter * Math.random()));
+}
+
 /** Options of a `TaskRunner`. */
 export interface RunnerOptions {
   /**
@@ -154,7 +191,8 @@ export interface RunnerOptions {
 export class TaskRunner {
   readonly #store: TaskStore;
   readonly #onError: (error: unknown, taskId: string) => void;
-  readonly #live = new Map<RunningTask, Promise<void>>();
+  readonly #live = new Map<RunningTask, Promise<number | undefined>>();
+  readonly #waiting = new Set<Waiting>();
   readonly #deferStart: number;
 
   constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void, options: RunnerOptions = {}) {
@@ -168,19 +206,53 @@ export class TaskRunner {
    * the store. Resolves once the executor has settled too (after an abort, once it has
    * stopped the work). `takeOver` runs a task another runner had started and lost.
    */
-  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false): Promise<void> {
+  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false, retry?: RetryPlan): Promise<number | undefined> {
     const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart);
     // #run leaves #live itself when it ends, which is after this: it awaits its executor first.
-    const done = this.#run(task, job, executor);
+    const done = this.#run(task, job, executor, retry);
     this.#live.set(task, done);
     return done;
   }
 
   /**
+   * Between two attempts of a task: calls `next` after `delay` ms, unless the task ended
+   * meanwhile (a cancel, seen in the store) or `drain()` came first (it then fails as shut
+   * down). Its timer is unref'd; nothing else is held.
+   */
+  later(id: string, delay: number, next: () => void): void {
+    const wait: Waiting = { id, timer: undefined, stop: () => {} };
+    const end = (): void => {
+      clearTimeout(wait.timer);
+      wait.stop();
+      this.#waiting.delete(wait);
+    };
+    wait.stop = this.#store.watch(id, (task) => {
+      if (task.status !== 'running') end();
+    });
+    wait.timer = setTimeout(() => {
+      end();
+      next();
+    }, delay);
+    wait.timer.unref();
+    this.#waiting.add(wait);
+  }
+
+  /**
    * Lets live tasks finish for up to `timeout` ms, then aborts the rest with
-   * `ShuttingDownError`, and resolves when every one has ended.
+   * `ShuttingDownError`, and resolves when every one has ended. Tasks waiting for their next
+   * attempt end at once, as shut down.
    */
   async drain(timeout: number): Promise<void> {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    const shutDown = new ShuttingDownError('The server shut down before the task\'s next attempt.');
+    await Promise.all(
+      waiting.map(async (wait) => {
+        clearTimeout(wait.timer);
+        wait.stop();
+        await this.#store.finish(wait.id, { status: 'failed', problem: problemFromError(shutDown) }, Date.now()).catch(() => {});
+      }),
+    );
     if (this.#live.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
@@ -194,7 +266,7 @@ export class TaskRunner {
     await Promise.all(this.#live.values());
   }
 
-  async #run<J>(task: RunningTask, job: J, executor: Executor<J>): Promise<void> {
+  async #run<J>(task: RunningTask, job: J, executor: Executor<J>, retry: RetryPlan | undefined): Promise<number | undefined> {
     const { id } = task;
     const stopWatching = this.#store.watch(id, (changed) => {
       if (changed.status === 'canceled') task.abort(new TaskCanceledError());
@@ -204,7 +276,7 @@ export class TaskRunner {
     let ended: Promise<void> | undefined;
     const stopListening = task.onAbort(() => {
       task.stopTimer();
-      if (!(task.reason instanceof TaskCanceledError)) ended = this.#fail(task, task.reason);
+      if (!(task.reason instanceof TaskCanceledError)) ended = this.#failOrRetry(task, task.reason, retry);
     });
     try {
       const reply = await executor.execute(job, task);
@@ -217,13 +289,30 @@ export class TaskRunner {
         });
       }
     } catch (error) {
-      if (!task.aborted) ended = this.#fail(task, error);
+      if (!task.aborted) ended = this.#failOrRetry(task, error, retry);
     } finally {
       task.stopTimer();
       stopListening();
       stopWatching();
       await ended;
       this.#live.delete(task);
+    }
+    return task.retryIn;
+  }
+
+  // A failed attempt: retried when its plan says so (the task stays running, with the next
+  // attempt's time; the caller runs it after `task.retryIn` ms), else the task fails.
+  async #failOrRetry(task: RunningTask, error: unknown, retry: RetryPlan | undefined): Promise<void> {
+    if (retry === undefined || retry.attempt >= retry.policy.attempts || !retryable(error, retry.policy)) return this.#fail(task, error);
+    this.#report(error, task.id);
+    task.effects?.discard();
+    // Its start, if not yet told (a short attempt), is told by the retry: it ran.
+    task.untoldStart();
+    const delay = backoffDelay(retry.policy, retry.attempt);
+    try {
+      if (await this.#store.retry(task.id, retry.attempt + 1, Date.now() + delay)) task.retryIn = delay;
+    } catch (failure) {
+      this.#report(failure, task.id);
     }
   }
 

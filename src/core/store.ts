@@ -17,6 +17,8 @@ export interface NewTask {
    * fingerprint it rejects with `IdempotencyKeyReusedError`. A key lives as long as its task.
    */
   readonly idempotency?: { readonly key: string; readonly fingerprint: string };
+  /** With retries: how many attempts it may have (its `attempt` starts at 1). */
+  readonly attempts?: number;
 }
 
 /**
@@ -44,6 +46,13 @@ export interface TaskStore {
    * to a new worker because the one running it was lost.
    */
   start(id: string, at: number, takeOver?: boolean): Promise<boolean>;
+  /**
+   * Records that a live task's attempt failed and that attempt `attempt` starts at `at`: it
+   * stays `running` meanwhile (a queued one becomes running: its first attempt ran). Resolves
+   * `false` when it is no longer live (it was canceled). The next `start` (with `takeOver`)
+   * clears `retryAt`.
+   */
+  retry(id: string, attempt: number, at: number): Promise<boolean>;
   /** Records the progress of a live task; ignored once it has finished. */
   progress(id: string, fraction: number, message: string | undefined): Promise<void>;
   /**

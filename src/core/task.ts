@@ -62,6 +62,11 @@ export interface Task {
   readonly problem: Problem | undefined;
   /** Its answer is read once (the route's `readOnce`); absent otherwise. */
   readonly readOnce?: boolean;
+  /** With retries: the attempt it is on (from 1), of how many at most. */
+  readonly attempt?: number;
+  readonly attempts?: number;
+  /** Between attempts: when the next one starts (ms since the epoch). */
+  readonly retryAt?: number;
 }
 
 /** How a live task ends. */
@@ -79,6 +84,10 @@ export interface StatusDocument {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
+  /** With retries: the attempt it is on, of how many at most, and when the next starts. */
+  attempt?: number;
+  attempts?: number;
+  retryAt?: string;
 }
 
 /** True for the statuses a task never leaves. */
@@ -111,5 +120,10 @@ export function toStatusDocument(task: Task): StatusDocument {
   document.createdAt = new Date(task.createdAt).toISOString();
   if (task.startedAt !== undefined) document.startedAt = new Date(task.startedAt).toISOString();
   if (task.finishedAt !== undefined) document.finishedAt = new Date(task.finishedAt).toISOString();
+  if (task.attempts !== undefined) {
+    document.attempt = task.attempt ?? 1;
+    document.attempts = task.attempts;
+    if (task.retryAt !== undefined) document.retryAt = new Date(task.retryAt).toISOString();
+  }
   return document;
 }

@@ -81,10 +81,23 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
       queueTimeouts: true,
       jobData: 'json',
       async runModule(id, job, route) {
-        const data: QueuedTask = { taskId: id, job, ...(route.timeout === undefined ? {} : { timeout: route.timeout }) };
+        const { retries } = route;
+        const data: QueuedTask = {
+          taskId: id,
+          job,
+          ...(route.timeout === undefined ? {} : { timeout: route.timeout }),
+          ...(retries === undefined ? {} : { retries: { attempts: retries.attempts, backoff: retries.backoff } }),
+        };
         try {
-          // The task's state lives in the store; the job is only its transport.
-          await tasks.add(jobName, data, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: keepFailed ?? false });
+          // The task's state lives in the store; the job is only its transport. Retries are
+          // BullMQ's own: its attempts, with the wait the worker's runner chose ('custom').
+          await tasks.add(jobName, data, {
+            jobId: id,
+            attempts: retries?.attempts ?? 1,
+            ...(retries === undefined ? {} : { backoff: { type: 'custom' } }),
+            removeOnComplete: true,
+            removeOnFail: keepFailed ?? false,
+          });
         } catch (error) {
           throw new StoreUnavailableError({ cause: error });
         }

@@ -7,6 +7,19 @@ export interface QueuedTask {
   readonly job: ModuleJob;
   /** The route's timeout, in milliseconds of run time. */
   readonly timeout?: number;
+  /** The route's retries (its `retryOn`, a function, cannot travel: such routes are refused). */
+  readonly retries?: { readonly attempts: number; readonly backoff: { readonly type: 'fixed' | 'exponential'; readonly delay: number; readonly jitter: number } };
+}
+
+/**
+ * What a worker's processor throws for a failed attempt that is retried: BullMQ then runs
+ * the job again after the backoff the runner chose (the worker's `backoffStrategy`).
+ */
+export class RetryLater extends Error {
+  constructor() {
+    super('The attempt failed and is retried.');
+    this.name = 'RetryLater';
+  }
 }
 
 /** The name of the jobs, on queues that may hold others. */

@@ -11,7 +11,7 @@ import { ThreadPoolExecutor } from '../executors/thread-pool.js';
 import { displayName } from '../executors/module-name.js';
 import { RedisStore } from '../stores/redis-store.js';
 import { queueName, redisOptions, storePrefix, type RedisConnection } from './connection.js';
-import { jobName, type QueuedTask } from './queued-task.js';
+import { RetryLater, jobName, type QueuedTask } from './queued-task.js';
 import { RedisWatch, isConnectionError } from './redis-watch.js';
 
 /** Options of `startWorker()`. */
@@ -127,20 +127,36 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
     if (failed !== undefined) onError(error, taskId);
   }
 
+  // The wait before each job's next attempt, from its failed one until BullMQ asks.
+  const retryDelays = new Map<string, number>();
   const worker = new Worker<QueuedTask, void, string>(
     queue,
     async (job: Job<QueuedTask>) => {
       // The queue is this library's own; what else is on it is not for this worker to run.
       if (job.name !== jobName) throw new UnrecoverableError(`Job "${job.name}" is not a task of express-async-api`);
-      const { taskId, job: moduleJob, timeout } = job.data;
+      const { taskId, job: moduleJob, timeout, retries } = job.data;
       const refused = gate(moduleJob.module);
       if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused));
+      const plan = retries === undefined ? undefined : { attempt: job.attemptsMade + 1, policy: { ...retries, retryOn: undefined } };
       // BullMQ hands a job to one worker at a time; a task already running was lost by another.
-      await runner.run(taskId, moduleJob, executor, timeout, true);
+      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan);
+      if (retryIn !== undefined && job.id !== undefined) {
+        retryDelays.set(job.id, retryIn);
+        throw new RetryLater();
+      }
     },
     {
       ...workerDefaults,
       ...workerOptions,
+      settings: {
+        ...(workerOptions.settings as WorkerOptions['settings']),
+        // The wait before a retried attempt: what the runner chose, and told the store.
+        backoffStrategy: (_attemptsMade: number, _type?: string, _error?: Error, retried?: { id?: string }) => {
+          const delay = retried?.id === undefined ? undefined : retryDelays.get(retried.id);
+          if (retried?.id !== undefined) retryDelays.delete(retried.id);
+          return delay ?? 0;
+        },
+      },
       connection: { ...connection, maxRetriesPerRequest: null } as ConnectionOptions,
       concurrency,
       autorun: true,
@@ -151,6 +167,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   // A job that stalled more often than BullMQ allows is failed by BullMQ in the worker that
   // takes it next, without our processor (which fails nothing itself): end its task, once.
   worker.on('failed', (job, error) => {
+    // A retried attempt: its task stays running, until its next attempt.
+    if (error instanceof RetryLater) return;
     const taskId = job?.name === jobName ? job.data?.taskId : undefined;
     if (taskId === undefined) return;
     fail(taskId, new WorkerCrashedError(`BullMQ gave up on its job: ${error.message}`)).catch((failure: unknown) => onError(failure, taskId));

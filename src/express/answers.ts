@@ -25,7 +25,7 @@ function sendText(res: ServerResponse, status: number, type: string, text: strin
 // directly; the date of the last one is reused, as submits come many a millisecond.
 let lastCreated = { at: NaN, iso: '' };
 function statusJson(task: Task): string {
-  if (task.status === 'queued' && task.progress === undefined && task.message === undefined) {
+  if (task.status === 'queued' && task.progress === undefined && task.message === undefined && task.attempts === undefined) {
     if (task.createdAt !== lastCreated.at) lastCreated = { at: task.createdAt, iso: new Date(task.createdAt).toISOString() };
     return `{"id":"${task.id}","status":"queued","createdAt":"${lastCreated.iso}"}`;
   }

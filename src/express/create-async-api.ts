@@ -131,7 +131,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
           if (headers.prefer !== undefined) following = registry.follow(id);
           return start(id);
         },
-        { readOnce: route.readOnce, idempotency },
+        { readOnce: route.readOnce, idempotency, ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }) },
       );
       if (!created) {
         // The task of an idempotency key used before: its answer, as for the first submit.
@@ -210,6 +210,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
 
   asyncApi.worker = function worker(module, routeOptions) {
     const route = resolveWorkerRouteOptions(routeOptions);
+    if (route.retries?.retryOn !== undefined && backend.runInline === undefined) {
+      throw new InvalidOptionError('routeOptions.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies (a 5xx that is not a timeout)');
+    }
     if (route.queueTimeout !== undefined && !backend.queueTimeouts) {
       throw new InvalidOptionError(
         'routeOptions.queueTimeout is for bullmqBackend(), whose tasks may wait for a worker process that is not there; in memory a thread of this process always takes the task',

@@ -63,6 +63,9 @@ interface Extra {
   readOnce: boolean;
   /** Its idempotency key, as the store's index of keys has it. */
   key: string | undefined;
+  attempt: number | undefined;
+  attempts: number | undefined;
+  retryAt: number | undefined;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -80,8 +83,28 @@ class MemoryTask implements Task {
     readonly createdAt: number,
     readOnce: boolean,
     key: string | undefined,
+    attempts: number | undefined,
   ) {
-    this.#extra = owner === undefined && !readOnce && key === undefined ? undefined : { owner, progress: undefined, message: undefined, readOnce, key };
+    this.#extra =
+      owner === undefined && !readOnce && key === undefined && attempts === undefined
+        ? undefined
+        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined };
+  }
+
+  get attempt(): number | undefined {
+    return this.#extra?.attempt;
+  }
+  get attempts(): number | undefined {
+    return this.#extra?.attempts;
+  }
+  get retryAt(): number | undefined {
+    return this.#extra?.retryAt;
+  }
+
+  retrying(attempt: number, at: number): void {
+    const extra = this.#ensureExtra();
+    extra.attempt = attempt;
+    extra.retryAt = at;
   }
 
   get key(): string | undefined {
@@ -117,19 +140,26 @@ class MemoryTask implements Task {
   started(at: number): void {
     this.status = 'running';
     this.#started = at - this.createdAt;
+    if (this.#extra !== undefined) this.#extra.retryAt = undefined;
   }
 
   reported(progress: number, message: string | undefined): void {
-    const extra = (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined });
+    const extra = this.#ensureExtra();
     extra.progress = progress;
     extra.message = message;
   }
 
+  #ensureExtra(): Extra {
+    return (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined });
+  }
+
   /** Every field, as plain data (the getters above are not own properties). */
   toJSON(): Task {
-    const { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem, readOnce } = this;
-    const task = { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
-    return readOnce ? { ...task, readOnce } : task;
+    const { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem, readOnce, attempt, attempts, retryAt } = this;
+    const task: { -readonly [K in keyof Task]: Task[K] } = { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
+    if (readOnce) task.readOnce = readOnce;
+    if (attempts !== undefined) Object.assign(task, { attempt, attempts }, retryAt === undefined ? {} : { retryAt });
+    return task;
   }
 
   /** Taken: it keeps nothing of its outcome (it may wait in the expiry queue a while yet). */
@@ -188,7 +218,7 @@ export class MemoryStore implements TaskStore {
     // 490 bytes for a uuid; reading a character flattens it, and the next GC keeps only
     // the flat 56 bytes.
     task.id.charCodeAt(0);
-    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true, idempotency?.key);
+    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true, idempotency?.key, task.attempts);
     this.#tasks.set(task.id, created);
     if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
     return created;
@@ -225,6 +255,15 @@ export class MemoryStore implements TaskStore {
     const task = this.#tasks.get(id);
     if (task === undefined || !(task.status === 'queued' || (takeOver && task.status === 'running'))) return false;
     task.started(at);
+    this.#notify(task);
+    return true;
+  }
+
+  async retry(id: string, attempt: number, at: number): Promise<boolean> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return false;
+    if (task.status === 'queued') task.started(Date.now());
+    task.retrying(attempt, at);
     this.#notify(task);
     return true;
   }

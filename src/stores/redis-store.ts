@@ -20,7 +20,8 @@ export interface RedisStoreOptions {
 // A task is one JSON string, with short names:
 //   s status, c createdAt, t ttl (-1: kept), o owner, p progress, m message,
 //   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise),
-//   k the Redis key of its idempotency key (absent without one).
+//   k the Redis key of its idempotency key (absent without one), a attempt, n attempts,
+//   w when the next attempt starts (between attempts).
 // An idempotency key is a string `<task id> <fingerprint>`, kept as long as its task: no
 // expiry while the task is live, the task's ttl from its end, deleted with it.
 // One string costs Redis less than a hash of the same fields once a value is longer than
@@ -76,12 +77,33 @@ const scripts = {
       if task.s == 'queued' or (ARGV[2] == '1' and task.s == 'running') then
         task.s = 'running'
         task.b = tonumber(ARGV[1])
+        task.w = nil
         local state = cjson.encode(task)
         keep(KEYS[1], state)
         publishState(ARGV[3], state)
         return 1
       end
       return 0`,
+  },
+  // KEYS: task. ARGV: attempt, at, now, channel.
+  asyncApiRetryTask: {
+    numberOfKeys: 1,
+    lua: `
+      local text = redis.call('GET', KEYS[1])
+      if not text then return 0 end
+      local task = cjson.decode(text)
+      if task.s == 'queued' then
+        task.s = 'running'
+        task.b = tonumber(ARGV[3])
+      elseif task.s ~= 'running' then
+        return 0
+      end
+      task.a = tonumber(ARGV[1])
+      task.w = tonumber(ARGV[2])
+      local state = cjson.encode(task)
+      keep(KEYS[1], state)
+      publishState(ARGV[4], state)
+      return 1`,
   },
   // KEYS: task. ARGV: fraction, message, hasMessage, channel.
   asyncApiProgressTask: {
@@ -190,6 +212,9 @@ interface StoredTask {
   x?: Problem;
   q?: 1;
   k?: string;
+  a?: number;
+  n?: number;
+  w?: number;
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
@@ -207,7 +232,14 @@ function fromState(id: string, text: string | null): Task | undefined {
     reply: task.r === undefined ? undefined : decodeReply(task.r),
     problem: task.x,
   };
-  return task.q === 1 ? { ...found, readOnce: true } : found;
+  const extra: { -readonly [K in keyof Task]?: Task[K] } = {};
+  if (task.q === 1) extra.readOnce = true;
+  if (task.n !== undefined) {
+    extra.attempt = task.a ?? 1;
+    extra.attempts = task.n;
+    if (task.w !== undefined) extra.retryAt = task.w;
+  }
+  return task.q === 1 || task.n !== undefined ? { ...found, ...extra } : found;
 }
 
 /**
@@ -296,7 +328,11 @@ export class RedisStore implements TaskStore {
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
     if (owner !== undefined) state.o = owner;
     if (readOnce === true) state.q = 1;
-    const { idempotency } = task;
+    const { idempotency, attempts } = task;
+    if (attempts !== undefined) {
+      state.a = 1;
+      state.n = attempts;
+    }
     const keyName = this.#key(idempotency?.key ?? '-');
     if (idempotency !== undefined) state.k = keyName;
     const created = (await this.#run(() =>
@@ -316,8 +352,7 @@ export class RedisStore implements TaskStore {
     if (created === 0) throw new TaskLimitError(this.#maxTasks);
     if (created === -1) throw new IdempotencyKeyReusedError();
     if (Array.isArray(created)) return fromState(created[0], created[1])!;
-    const queued: Task = { id, owner, status: 'queued', progress: undefined, message: undefined, createdAt, startedAt: undefined, finishedAt: undefined, reply: undefined, problem: undefined };
-    return readOnce === true ? { ...queued, readOnce: true } : queued;
+    return fromState(id, JSON.stringify(state))!;
   }
 
   async take(id: string): Promise<Task | undefined> {
@@ -330,6 +365,10 @@ export class RedisStore implements TaskStore {
 
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
     return (await this.#run(() => this.#client.asyncApiStartTask(this.#task(id), at, takeOver ? '1' : '0', this.#channel(id)))) === 1;
+  }
+
+  async retry(id: string, attempt: number, at: number): Promise<boolean> {
+    return (await this.#run(() => this.#client.asyncApiRetryTask(this.#task(id), attempt, at, Date.now(), this.#channel(id)))) === 1;
   }
 
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {

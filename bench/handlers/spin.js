@@ -17,3 +17,9 @@ export function plain(ms) {
   spin(ms);
   return Date.now();
 }
+
+/** As a task defined in code (`tasks.define(name, module, { export: 'call' })`): `{ ms }`. */
+export function call(input) {
+  spin(input.ms);
+  return { finishedAt: Date.now() };
+}

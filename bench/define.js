@@ -77,6 +77,8 @@ const connection = { host: url.hostname, port: Number(url.port || 6379) };
 const raw = new Queue(rawName, { connection });
 const rawEvents = new QueueEvents(rawName, { connection });
 await rawEvents.waitUntilReady();
+// Each waitUntilFinished listens for the events' end: as many at once as jobs in a round.
+rawEvents.setMaxListeners(count + 10);
 const stopRaw = await start('raw', rawName);
 const bullmq = await alternate(
   async () => {

@@ -659,6 +659,34 @@ describe.each(expressVersions)('%s', (_name, express) => {
       expect((await request(app).get(location)).status).toBe(404);
     });
 
+    it('a range or conditional GET, or a HEAD waiting beside a GET, takes nothing and breaks nothing', async () => {
+      const gate = deferred();
+      const store = new MemoryStore();
+      const app = setup({ backend: memoryBackend({ store }) }, (app, tasks) => app.post('/once', tasks.asyncApi(async (_req, res) => {
+        await gate.promise;
+        res.set('Accept-Ranges', 'bytes').send('0123456789');
+      }, { readOnce: true })));
+      const submitted = await request(app).post('/once');
+      const location = submitted.headers.location!;
+      const waiting = [request(app).get(location).set('Prefer', 'wait=5'), request(app).head(location).set('Prefer', 'wait=5')].map((test) => test.then((answer) => answer));
+      // Both wait (beside the task's runner) before it ends.
+      for (let turns = 0; turns < 1_000 && store.watcherCount(submitted.body.id) < 3; turns++) await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(store.watcherCount(submitted.body.id)).toBe(3);
+      gate.resolve();
+      const [got, head] = await Promise.all(waiting);
+      expect(got!.status).toBe(200);
+      expect(head!.status).toBe(200);
+      const second = (await request(app).post('/once')).headers.location!;
+      for (let polls = 0; polls < 1_000 && (await request(app).head(second)).status === 202; polls++);
+      const ranged = await request(app).get(second).set('Range', 'bytes=0-3');
+      expect(ranged.status).toBe(206);
+      expect((await request(app).get(second).set('If-None-Match', ranged.headers.etag ?? '"x"')).status).not.toBe(404);
+      const whole = await request(app).get(second);
+      expect(whole.status).toBe(200);
+      expect(whole.text).toBe('0123456789');
+      expect((await request(app).get(second)).status).toBe(404);
+    });
+
     it('names a readOnce that is not a boolean', () => {
       tasks = createAsyncApi();
       expect(() => tasks.asyncApi(() => 1, { readOnce: 'yes' as never })).toThrow('routeOptions.readOnce must be true or false, got "yes"');

@@ -61,10 +61,30 @@ describe('afterCommit with a pg client', () => {
       afterCommit(client, () => ran.push('callback'));
       await new Promise<void>((resolve, reject) => client.query({ text: 'COMMIT' }, (error: Error | null) => (error ? reject(error) : resolve())));
       await until(() => ran.length === 3);
+      // A config's own callback, a Submittable, a comment before, and the last of two statements.
+      await client.query('BEGIN');
+      afterCommit(client, () => ran.push('config callback'));
+      await new Promise<void>((resolve, reject) => client.query({ text: 'COMMIT', callback: (error: Error | null) => (error ? reject(error) : resolve()) } as never));
+      await until(() => ran.length === 4);
+      await client.query('BEGIN');
+      afterCommit(client, () => ran.push('submittable'));
+      await new Promise<void>((resolve, reject) => client.query(new pg.Query('COMMIT')).on('end', () => resolve()).on('error', reject));
+      await until(() => ran.length === 5);
+      await client.query('BEGIN');
+      afterCommit(client, () => ran.push('comment'));
+      await client.query('/* app */ COMMIT');
+      await until(() => ran.length === 6);
+      await client.query('BEGIN');
+      afterCommit(client, () => ran.push('two statements'));
+      await client.query('SELECT 1; COMMIT');
+      await until(() => ran.length === 7);
     } finally {
       client.release();
     }
-    expect(ran).toEqual(['first: true', 'second', 'callback']);
+    expect(ran).toEqual(['first: true', 'second', 'callback', 'config callback', 'submittable', 'comment', 'two statements']);
+    expect(() => afterCommit(pool, () => ran.push('pool'))).toThrow("afterCommit() takes the pool's client of the transaction");
+    await pool.query('COMMIT').catch(() => {});
+    expect(ran).not.toContain('pool');
     expect(await committed(2)).toBe(false);
   });
 
@@ -112,10 +132,34 @@ describe('afterCommit with knex, and by hand', () => {
           throw new Error('no jump');
         })
         .catch(() => {});
+      // An explicit rollback (which knex resolves, not rejects).
+      const trx = await knex.transaction();
+      afterCommit(trx, () => ran.push('explicit rollback'));
+      await trx.rollback();
+      // Nested: a savepoint released, then the outer transaction rolled back: nothing runs;
+      // a savepoint rolled back, the outer committed: the outer's effects alone run.
+      const outer = await knex.transaction();
+      await outer.transaction(async (inner) => {
+        afterCommit(inner, () => ran.push('released, then rolled back'));
+      });
+      await outer.rollback();
+      await knex.transaction(async (top) => {
+        afterCommit(top, () => ran.push('outer'));
+        await top
+          .transaction(async (inner) => {
+            afterCommit(inner, () => ran.push('savepoint rolled back'));
+            throw new Error('inner fails');
+          })
+          .catch(() => {});
+        await top.transaction(async (inner) => {
+          afterCommit(inner, () => ran.push('inner released'));
+        });
+      });
+      await until(() => ran.length === 3);
     } finally {
       await knex.destroy();
     }
-    expect(ran).toEqual(['committed: true']);
+    expect(ran).toEqual(['committed: true', 'outer', 'inner released']);
   });
 
   it('effects.commit() and rollback() for any other transaction; a throwing effect goes to onError, the next runs', async () => {

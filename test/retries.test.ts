@@ -57,6 +57,49 @@ describe('retries', () => {
     expect(await tasks.get(submitted.body.id)).toMatchObject({ status: 'succeeded', attempt: 3, attempts: 3 });
   });
 
+  it('retries an answer with a 5xx status; the last attempt\'s answer stands', async () => {
+    let calls = 0;
+    const app = setup((app) => app.post('/h', tasks.asyncApi((_req, res) => {
+      calls++;
+      res.status(calls < 2 ? 503 : 502).send(`answer ${calls}`);
+    }, { retries: fixed(3) })));
+    const done = await untilFinished(request(app), (await request(app).post('/h')).headers.location);
+    expect(done.status).toBe(502);
+    expect(done.text).toBe('answer 3');
+    expect(calls).toBe(3);
+  });
+
+  it('a failed attempt during close() is not retried after it: the task ends as shut down', async () => {
+    let calls = 0;
+    const app = setup((app) => app.post('/h', tasks.asyncApi((req: TaskRequest) => {
+      calls++;
+      return new Promise((_resolve, reject) => req.task.signal.addEventListener('abort', () => reject(new Error('cut off'))));
+    }, { retries: { ...fixed(3), retryOn: () => true } })));
+    const submitted = await request(app).post('/h');
+    for (let polls = 0; polls < 1_000 && (await request(app).get(submitted.headers.location!)).body.status !== 'running'; polls++);
+    await tasks.close({ timeout: 10 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toBe(1);
+    expect((await request(app).get(submitted.headers.location!)).body.type).toBe(problemTypes.shuttingDown);
+  });
+
+  it('a retry the store cannot record fails the task instead of leaving it running', async () => {
+    store = new MemoryStore();
+    const broken = Object.assign(Object.create(store) as MemoryStore, { retry: () => Promise.reject(new Error('store down')) });
+    for (const method of ['create', 'get', 'start', 'progress', 'finish', 'take', 'delete', 'watch', 'close'] as const) {
+      (broken as unknown as Record<string, unknown>)[method] = (store[method] as (...args: unknown[]) => unknown).bind(store);
+    }
+    tasks = createAsyncApi({ backend: memoryBackend({ store: broken }), exposeErrors: true, onError: () => {} });
+    const app = express();
+    app.post('/h', tasks.asyncApi(() => {
+      throw new Error('attempt fails');
+    }, { retries: fixed(3) }));
+    app.use(tasks.router);
+    const done = await untilFinished(request(app), (await request(app).post('/h')).headers.location);
+    expect(done.status).toBe(500);
+    expect(done.body.detail).toBe('attempt fails');
+  });
+
   it('answers the last attempt\'s failure when all fail', async () => {
     let calls = 0;
     const app = setup((app) => app.post('/h', tasks.asyncApi(() => {

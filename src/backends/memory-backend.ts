@@ -21,7 +21,7 @@ export interface MemoryBackendOptions {
  */
 export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactory {
   const given = checkKeys(options, ['store'], 'memoryBackend options');
-  const methods = ['create', 'get', 'start', 'progress', 'finish', 'take', 'delete', 'watch', 'close'] as const;
+  const methods = ['create', 'get', 'start', 'retry', 'progress', 'finish', 'take', 'delete', 'watch', 'close'] as const;
   const store = given.store as TaskStore | undefined;
   if (store !== undefined && !methods.every((method) => typeof (store as unknown as Record<string, unknown>)?.[method] === 'function')) {
     throw new InvalidOptionError(`memoryBackend options.store must be a TaskStore (with ${methods.join(', ')}), got ${describe(store)}`);

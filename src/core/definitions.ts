@@ -4,7 +4,7 @@
 import type { Backend } from './backend.js';
 import { checkInput, jsonReply, settleResult, type CodeTaskFunction, type CodeTaskInfo } from './code-task.js';
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
-import { MAX_TIMER_DELAY, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
+import { MAX_TIMER_DELAY, checkKeys, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
 import type { TaskRegistry } from './registry.js';
 import type { ExecutionContext } from './runner.js';
 import { isFinished, type Task } from './task.js';
@@ -86,7 +86,7 @@ export function defineTask<Input, Output>(
   options: DefineOptions | undefined,
 ): TaskDefinition<Input, Awaited<Output>> {
   const { registry, backend, statusPath, maxReplyBytes } = context;
-  const { export: exportName, ...rest } = (options ?? {}) as DefineOptions & Record<string, unknown>;
+  const { export: exportName, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'retries', 'export'], 'define() options') as DefineOptions & Record<string, unknown>;
   if (exportName !== undefined && typeof run === 'function') throw new InvalidOptionError('define() options.export is for a module, not a function');
   const route: WorkerRouteConfiguration = resolveWorkerRouteOptions(exportName === undefined ? rest : { ...rest, export: exportName });
   if (route.retries?.retryOn !== undefined && typeof run !== 'function' && backend.jobData === 'json') {

@@ -20,6 +20,13 @@ export class EffectQueue {
     }
   }
 
+  /** Takes the queued effects out, in order (to queue them elsewhere). */
+  take(): (() => unknown)[] {
+    const effects = this.#effects;
+    this.#effects = [];
+    return effects;
+  }
+
   /** Drops the queued effects: what they were for did not happen. */
   discard(): void {
     this.#effects = [];

@@ -193,6 +193,14 @@ export class TaskRunner {
   readonly #onError: (error: unknown, taskId: string) => void;
   readonly #live = new Map<RunningTask, Promise<number | undefined>>();
   readonly #waiting = new Set<Waiting>();
+  #draining = false;
+  // Effects after commit running now: drain() gives them what is left of its time.
+  readonly #effects = new Set<Promise<void>>();
+
+  #runEffects(effects: EffectQueue, id: string): void {
+    const running = effects.run((error) => this.#report(error, id)).finally(() => this.#effects.delete(running));
+    this.#effects.add(running);
+  }
   readonly #deferStart: number;
 
   constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void, options: RunnerOptions = {}) {
@@ -220,6 +228,12 @@ export class TaskRunner {
    * down). Its timer is unref'd; nothing else is held.
    */
   later(id: string, delay: number, next: () => void): void {
+    if (this.#draining) {
+      // close() has begun: there is no next attempt.
+      const shutDown = new ShuttingDownError('The server shut down before the task\'s next attempt.');
+      this.#store.finish(id, { status: 'failed', problem: problemFromError(shutDown) }, Date.now()).catch(() => {});
+      return;
+    }
     const wait: Waiting = { id, timer: undefined, stop: () => {} };
     const end = (): void => {
       clearTimeout(wait.timer);
@@ -243,6 +257,7 @@ export class TaskRunner {
    * attempt end at once, as shut down.
    */
   async drain(timeout: number): Promise<void> {
+    this.#draining = true;
     const waiting = [...this.#waiting];
     this.#waiting.clear();
     const shutDown = new ShuttingDownError('The server shut down before the task\'s next attempt.');
@@ -253,17 +268,20 @@ export class TaskRunner {
         await this.#store.finish(wait.id, { status: 'failed', problem: problemFromError(shutDown) }, Date.now()).catch(() => {});
       }),
     );
-    if (this.#live.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout);
       timer.unref();
     });
-    await Promise.race([Promise.all(this.#live.values()), deadline]);
+    if (this.#live.size > 0) {
+      await Promise.race([Promise.all(this.#live.values()), deadline]);
+      const reason = new ShuttingDownError('The server shut down before the task finished.');
+      for (const task of this.#live.keys()) task.abort(reason);
+      await Promise.all(this.#live.values());
+    }
+    // Effects still running have until the deadline (an effect cannot be stopped).
+    if (this.#effects.size > 0) await Promise.race([Promise.all(this.#effects), deadline]);
     clearTimeout(timer);
-    const reason = new ShuttingDownError('The server shut down before the task finished.');
-    for (const task of this.#live.keys()) task.abort(reason);
-    await Promise.all(this.#live.values());
   }
 
   async #run<J>(task: RunningTask, job: J, executor: Executor<J>, retry: RetryPlan | undefined): Promise<number | undefined> {
@@ -280,12 +298,17 @@ export class TaskRunner {
     });
     try {
       const reply = await executor.execute(job, task);
-      if (task.aborted) executor.settleEffects?.(id, false);
+      // A 5xx answer is a failed attempt too, when there is another to come.
+      const answeredFailure = reply.status >= 500 ? Object.assign(new Error(`The handler answered ${reply.status}.`), { status: reply.status }) : undefined;
+      if (answeredFailure !== undefined && !task.aborted && retry !== undefined && retry.attempt < retry.policy.attempts && retryable(answeredFailure, retry.policy)) {
+        executor.settleEffects?.(id, false);
+        ended = this.#failOrRetry(task, answeredFailure, retry);
+      } else if (task.aborted) executor.settleEffects?.(id, false);
       else {
         // Its effects run once its success is stored, and are dropped if it cannot be.
         ended = this.#finish(task, { status: 'succeeded', reply }).then((stored) => {
           executor.settleEffects?.(id, stored);
-          return stored ? task.effects?.run((error) => this.#report(error, id)) : undefined;
+          if (stored && task.effects !== undefined) this.#runEffects(task.effects, id);
         });
       }
     } catch (error) {
@@ -309,11 +332,15 @@ export class TaskRunner {
     // Its start, if not yet told (a short attempt), is told by the retry: it ran.
     task.untoldStart();
     const delay = backoffDelay(retry.policy, retry.attempt);
+    let recorded: boolean;
     try {
-      if (await this.#store.retry(task.id, retry.attempt + 1, Date.now() + delay)) task.retryIn = delay;
+      recorded = await this.#store.retry(task.id, retry.attempt + 1, Date.now() + delay);
     } catch (failure) {
+      // The retry could not be written: the task fails now, rather than stay running.
       this.#report(failure, task.id);
+      return this.#fail(task, error);
     }
+    if (recorded) task.retryIn = delay;
   }
 
   async #fail(task: RunningTask, error: unknown): Promise<void> {

@@ -138,6 +138,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
       const refused = gate(moduleJob.module);
       if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused));
       const plan = retries === undefined ? undefined : { attempt: job.attemptsMade + 1, policy: { ...retries, retryOn: undefined } };
+      // A later attempt whose task ended meanwhile (a cancel that could not take the job back).
+      if (job.attemptsMade > 0 && (await store.get(taskId))?.status !== 'running') return;
       // BullMQ hands a job to one worker at a time; a task already running was lost by another.
       const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan);
       if (retryIn !== undefined && job.id !== undefined) {
@@ -167,8 +169,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   // A job that stalled more often than BullMQ allows is failed by BullMQ in the worker that
   // takes it next, without our processor (which fails nothing itself): end its task, once.
   worker.on('failed', (job, error) => {
-    // A retried attempt: its task stays running, until its next attempt.
-    if (error instanceof RetryLater) return;
+    // A retried attempt: its task stays running, until its next attempt (if BullMQ gives it one).
+    if (error instanceof RetryLater && job !== undefined && job.attemptsMade < (job.opts.attempts ?? 1)) return;
     const taskId = job?.name === jobName ? job.data?.taskId : undefined;
     if (taskId === undefined) return;
     fail(taskId, new WorkerCrashedError(`BullMQ gave up on its job: ${error.message}`)).catch((failure: unknown) => onError(failure, taskId));

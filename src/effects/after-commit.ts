@@ -60,26 +60,62 @@ export const effects = {
   },
 };
 
+interface KnexTransaction {
+  executionPromise: Promise<unknown>;
+  commit(...args: unknown[]): unknown;
+  rollback(...args: unknown[]): unknown;
+  parentTransaction?: KnexTransaction;
+}
+
 // The adapters: how a library tells of the end of a transaction.
 function hook(transaction: object): void {
-  const knex = transaction as { executionPromise?: Promise<unknown>; commit?: unknown; rollback?: unknown };
+  const knex = transaction as Partial<KnexTransaction>;
   if (typeof knex.executionPromise?.then === 'function' && typeof knex.commit === 'function' && typeof knex.rollback === 'function') {
-    // knex settles a transaction's executionPromise when it has committed, or rolled back.
-    knex.executionPromise.then(
-      () => effects.commit(transaction),
-      () => effects.rollback(transaction),
-    );
+    watchKnex(knex as KnexTransaction);
     return;
   }
-  const client = transaction as { query?: unknown };
+  const client = transaction as { query?: unknown; connect?: unknown; totalCount?: unknown };
+  if (typeof client.query === 'function' && typeof client.totalCount === 'number') {
+    // A pg Pool: each query may run on another client, so no transaction is its own.
+    pending.delete(transaction);
+    throw new InvalidArgumentError("afterCommit() takes the pool's client of the transaction (await pool.connect()), not the pool");
+  }
   if (typeof client.query === 'function' && !watchedClients.has(transaction)) watchPg(client as PgClient);
+}
+
+// knex settles a transaction's executionPromise when it has ended, and resolves it after a
+// rollback too (its `doNotRejectOnRollback`): a rollback, explicit or not, goes through
+// trx.rollback(), which is watched. A nested transaction (a savepoint) that is released
+// hands its effects to its parent; one rolled back drops them.
+function watchKnex(trx: KnexTransaction): void {
+  let rolledBack = false;
+  const rollback = trx.rollback;
+  trx.rollback = function watchedRollback(this: unknown, ...args: unknown[]) {
+    rolledBack = true;
+    return rollback.apply(this, args);
+  };
+  const ended = (committed: boolean): void => {
+    const entry = pending.get(trx);
+    if (!committed || entry === undefined) return effects.rollback(trx);
+    const parent = trx.parentTransaction;
+    if (parent === undefined) return void effects.commit(trx);
+    pending.delete(trx);
+    for (const effect of entry.queue.take()) afterCommit(parent, effect, { onError: entry.onError });
+  };
+  trx.executionPromise.then(
+    () => ended(!rolledBack),
+    () => ended(false),
+  );
 }
 
 interface PgClient {
   query(...args: unknown[]): unknown;
 }
 
-const endOf = (text: string): 'commit' | 'rollback' | 'begin' | undefined => {
+const endOf = (sql: string): 'commit' | 'rollback' | 'begin' | undefined => {
+  // The last statement of the text, without its comments: `SELECT 1; COMMIT`, `/* app */ COMMIT`.
+  const statements = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ').split(';').filter((part) => part.trim() !== '');
+  const text = statements.at(-1) ?? '';
   const statement = /^\s*(\w+)(?:\s+(\w+))?/.exec(text);
   if (statement === null) return undefined;
   const [, verb, next] = statement as unknown as [string, string, string | undefined];
@@ -119,6 +155,25 @@ function watchPg(client: PgClient): void {
       if (end === 'commit' && !failed && (result as { command?: unknown } | undefined)?.command !== 'ROLLBACK') void effects.commit(client);
       else effects.rollback(client);
     };
+    // A query config's own callback, a Submittable (a pg.Query: events, no promise), a callback.
+    const config = first as { callback?: unknown; submit?: unknown; once?: unknown } | null;
+    if (typeof config === 'object' && config !== null && typeof config.submit === 'function' && typeof config.once === 'function') {
+      const submittable = config as { once(event: string, listener: (...all: unknown[]) => void): unknown };
+      submittable.once('end', (result: unknown) => settle(false, result));
+      submittable.once('error', () => settle(true));
+      return query.apply(this, args);
+    }
+    if (typeof config === 'object' && config !== null && typeof config.callback === 'function') {
+      const own = config.callback as (...all: unknown[]) => unknown;
+      args[0] = {
+        ...config,
+        callback(this: unknown, error: unknown, ...rest: unknown[]) {
+          settle(error !== null && error !== undefined, rest[0]);
+          return own.call(this, error, ...rest);
+        },
+      };
+      return query.apply(this, args);
+    }
     const callback = args.length > 1 ? args[args.length - 1] : undefined;
     if (typeof callback === 'function') {
       args[args.length - 1] = function settled(this: unknown, error: unknown, ...rest: unknown[]) {

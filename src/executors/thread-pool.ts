@@ -85,6 +85,8 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
   readonly #tasks = new Map<string, PoolTask>();
   // The thread of each task that succeeded with effects after commit, until they are settled.
   readonly #committing = new Map<string, number>();
+  // The runs on the pool of tasks that replied before their end (they have effects to run).
+  readonly #replied = new Set<Promise<unknown>>();
 
   constructor(config: ThreadConfiguration, onPoolError: (error: unknown, taskId?: string) => void) {
     this.#config = config;
@@ -151,7 +153,8 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
           // A reply before the end: the task goes on, on its thread, until its effects are settled.
           task.onReply = (reply) => {
             if (task.thread !== undefined) this.#committing.set(id, task.thread);
-            run.catch((error: unknown) => this.#onPoolError(error, id));
+            const rest = run.catch((error: unknown) => this.#onPoolError(error, id)).finally(() => this.#replied.delete(rest));
+            this.#replied.add(rest);
             resolve(reply);
           };
         });
@@ -187,6 +190,13 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
 
   /** Ends every thread; tasks still on the pool are rejected. */
   async close(): Promise<void> {
+    // Tasks that replied and now run their effects after commit, on their threads: they have
+    // the grace period to end, as a canceled handler has.
+    if (this.#replied.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(this.#replied), new Promise((resolve) => (timer = setTimeout(resolve, this.#config.gracePeriod)))]);
+      clearTimeout(timer);
+    }
     await this.#pool?.destroy();
     for (const channel of this.#channels.values()) channel.close();
     this.#channels.clear();

@@ -51,8 +51,11 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
           return streamTask(res, registry, id, owner, monitor, config);
         }
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
-        // A GET receives the answer, and takes a read-once one; a HEAD does not.
-        const claim = req.method === 'GET' ? (task: Task) => registry.claim(task) : undefined;
+        // A GET receives the answer, and takes a read-once one; a HEAD does not, nor a
+        // conditional or range GET (its 304 or 206 is not the answer).
+        const { range, 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince } = req.headers;
+        const whole = range === undefined && ifNoneMatch === undefined && ifModifiedSince === undefined;
+        const claim = req.method === 'GET' && whole ? (task: Task) => registry.claim(task) : undefined;
         if (wait === undefined) {
           let task = await registry.get(id, owner);
           if (claim !== undefined) task = await claim(task);

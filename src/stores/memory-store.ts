@@ -162,13 +162,10 @@ class MemoryTask implements Task {
     return task;
   }
 
-  /** Taken: it keeps nothing of its outcome (it may wait in the expiry queue a while yet). */
-  forget(): void {
-    this.#outcome = undefined;
-  }
 
   finished(outcome: Outcome, at: number): void {
     this.status = outcome.status;
+    if (this.#extra !== undefined) this.#extra.retryAt = undefined;
     this.#finished = at - this.createdAt;
     this.#outcome = outcome.status === 'succeeded' ? outcome.reply : outcome.status === 'failed' ? outcome.problem : undefined;
   }
@@ -245,10 +242,9 @@ export class MemoryStore implements TaskStore {
     const task = this.#tasks.get(id);
     if (task === undefined || task.status === 'queued' || task.status === 'running') return task;
     // One synchronous step: whoever calls first gets it. The expiry queue lets go of it in time.
-    const taken = task.toJSON();
+    // (Others may hold the same object, answering a HEAD, say: it stays whole.)
     this.#remove(task);
-    task.forget();
-    return taken;
+    return task.toJSON();
   }
 
   async start(id: string, at: number, takeOver = false): Promise<boolean> {

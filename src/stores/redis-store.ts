@@ -133,6 +133,7 @@ const scripts = {
       if ran and task.s == 'queued' then task.b = tonumber(ARGV[7]) end
       task.s = to
       task.f = tonumber(ARGV[2])
+      task.w = nil
       local state = cjson.encode(task)
       if ARGV[3] ~= '' then state = string.sub(state, 1, -2) .. ',"' .. ARGV[3] .. '":' .. ARGV[4] .. '}' end
       local ttl = task.t

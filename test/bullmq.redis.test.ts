@@ -1,5 +1,4 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +10,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deferred, untilFinished, untilStatus } from './helpers.js';
+import { openEvents, untilFinished, untilStatus } from './helpers.js';
+import { listen } from './load.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
 const handlers = new URL('./fixtures/handlers/', import.meta.url);
@@ -166,34 +166,17 @@ describe('bullmqBackend() and startWorker()', () => {
     const other = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), owner: (req) => req.get('x-user'), heartbeat: 50, onError: () => {} });
     const web = express();
     web.use(other.router);
-    const url = await serverUrl(web, location);
-    const events: string[] = [];
-    const heartbeat = deferred();
-    const ended = new Promise<void>((resolve, reject) => {
-      const sent = httpRequest(url, { headers: { Accept: 'text/event-stream' } }, (response) => {
-        let buffer = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          buffer += chunk;
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            if (block.startsWith('event: ')) events.push(block);
-            // The first heartbeat comes after what the watch had to tell at its start.
-            else if (block === ': heartbeat' && events.length > 0) heartbeat.resolve();
-          }
-        });
-        response.on('end', resolve);
-      });
-      sent.on('error', reject);
-      sent.end();
-    });
-    await heartbeat.promise;
+    const { server, close } = await listen(web);
+    const stream = openEvents(server, location);
+    // The first heartbeat comes after what the watch had to tell at its start.
+    for (let turn = 0; turn < 1_000 && stream.comments.length === 0; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(stream.comments).toContain(': heartbeat');
     expect((await request(app).delete(location)).body.status).toBe('canceled');
-    await ended;
+    await stream.ended;
+    await close();
     await other.close();
-    expect(events.map((event) => event.slice(0, event.indexOf('\n')))).toEqual(['event: progress', 'event: done']);
-    expect(events[0]).toContain('"progress":0.5');
+    expect(stream.events.map(({ event }) => event)).toEqual(['progress', 'done']);
+    expect(stream.events[0]!.data).toContain('"progress":0.5');
   });
 
   it('readOnce: of many readers on two web processes at once, exactly one gets the answer', async () => {

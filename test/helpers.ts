@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 import express5 from 'express';
@@ -93,4 +94,50 @@ export async function untilDone(url: string): Promise<Response> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`${url} still answered 202 after 1000 polls`);
+}
+
+export interface Event {
+  event: string;
+  data: string;
+}
+
+export interface EventStream {
+  /** The events so far, as they arrive. */
+  events: Event[];
+  comments: string[];
+  /** Settles when the stream ends, or when `stopAfter` events and comments arrived (then it disconnects). */
+  ended: Promise<{ response: IncomingMessage }>;
+}
+
+/** Opens an event stream on a listening server and collects its events. */
+export function openEvents(server: Server, path: string, stopAfter = Infinity): EventStream {
+  const { port } = server.address() as { port: number };
+  const events: Event[] = [];
+  const comments: string[] = [];
+  const ended = new Promise<{ response: IncomingMessage }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } }, (response) => {
+      let buffer = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (block.startsWith(':')) comments.push(block);
+          else {
+            const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
+            if (fields.event) events.push({ event: fields.event, data: fields.data ?? '' });
+          }
+          if (events.length + comments.length >= stopAfter) {
+            req.destroy();
+            resolve({ response });
+          }
+        }
+      });
+      response.on('end', () => resolve({ response }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  return { events, comments, ended };
 }

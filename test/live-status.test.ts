@@ -1,60 +1,14 @@
-import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import { createAsyncApi, MemoryStore, memoryBackend, problemTypes, type AsyncApi, type TaskRequest } from 'express-async-api';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { deferred, expressVersions, makeApp, untilStatus } from './helpers.js';
+import { deferred, expressVersions, makeApp, openEvents, untilStatus } from './helpers.js';
 
 /** Waits, yielding to the event loop, until `condition` holds; bounded. */
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let turn = 0; turn < 20_000 && !condition(); turn++) await new Promise((resolve) => setImmediate(resolve));
   if (!condition()) throw new Error(`never: ${what}`);
-}
-
-interface Event {
-  event: string;
-  data: string;
-}
-
-interface EventStream {
-  /** The events so far, as they arrive. */
-  events: Event[];
-  comments: string[];
-  /** Settles when the stream ends, or when `stopAfter` events and comments arrived (then it disconnects). */
-  ended: Promise<{ response: IncomingMessage }>;
-}
-
-/** Opens an event stream on a listening server and collects its events. */
-function openEvents(server: Server, path: string, stopAfter = Infinity): EventStream {
-  const { port } = server.address() as { port: number };
-  const events: Event[] = [];
-  const comments: string[] = [];
-  const ended = new Promise<{ response: IncomingMessage }>((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } }, (response) => {
-      let buffer = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        buffer += chunk;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (block.startsWith(':')) comments.push(block);
-          else {
-            const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
-            if (fields.event) events.push({ event: fields.event, data: fields.data ?? '' });
-          }
-          if (events.length + comments.length >= stopAfter) {
-            req.destroy();
-            resolve({ response });
-          }
-        }
-      });
-      response.on('end', () => resolve({ response }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-  return { events, comments, ended };
 }
 
 describe.each(expressVersions)('%s: live status', (_name, express) => {

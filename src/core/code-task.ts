@@ -4,17 +4,10 @@
 import { InvalidArgumentError, InvalidResultError, ReplyTooLargeError, TaskCanceledError } from './errors.js';
 import type { ProblemDocument } from './problem.js';
 import type { Reply, Task } from './task.js';
+import type { TaskInfo } from './task-info.js';
 
-/** What a task defined in code learns of its task, as its second argument. */
-export interface CodeTaskInfo {
-  readonly id: string;
-  /** Aborts when the task is canceled, times out, or the server shuts down. */
-  readonly signal: AbortSignal;
-  /** Reports progress: a fraction from 0 to 1 and an optional message. */
-  progress(fraction: number, message?: string): void;
-  /** Queues an effect to run once the task has succeeded and its result is stored (see `TaskInfo.afterCommit`). */
-  afterCommit(effect: () => unknown): void;
-}
+/** What a task defined in code learns of its task, as its second argument: a `TaskInfo`. */
+export type CodeTaskInfo = TaskInfo;
 
 /** The function of a task defined in code. */
 export type CodeTaskFunction<Input, Output> = (input: Input, task: CodeTaskInfo) => Output | Promise<Output>;

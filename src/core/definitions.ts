@@ -2,11 +2,11 @@
 // need no request. Each runs as a route's task does, on the same backend, and its monitor
 // answers for it over HTTP: 200 with its return value as JSON, or its problem.
 import type { Backend } from './backend.js';
-import { checkInput, jsonReply, settleResult, type CodeTaskFunction, type CodeTaskInfo } from './code-task.js';
+import { checkInput, jsonReply, settleResult, type CodeTaskFunction } from './code-task.js';
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
 import { MAX_TIMER_DELAY, checkKeys, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
 import type { TaskRegistry } from './registry.js';
-import type { ExecutionContext } from './runner.js';
+import { ContextTaskInfo } from './task-info.js';
 import { isFinished, type Task } from './task.js';
 
 /** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`, `retries`), and `export` for a module. */
@@ -50,26 +50,6 @@ export interface DefinitionContext {
   readonly checkModule: (module: URL | string, exportName: string) => string;
 }
 
-// What a function defined inline learns of its task.
-class InlineCodeTask implements CodeTaskInfo {
-  readonly #context: ExecutionContext;
-  constructor(context: ExecutionContext) {
-    this.#context = context;
-  }
-  get id(): string {
-    return this.#context.id;
-  }
-  get signal(): AbortSignal {
-    return this.#context.signal;
-  }
-  progress(fraction: number, message?: string): void {
-    this.#context.progress(fraction, message);
-  }
-  afterCommit(effect: () => unknown): void {
-    this.#context.afterCommit(effect);
-  }
-}
-
 /** Resolves with the task once finished, waiting as long as it takes (or until `signal`). */
 async function settledTask(registry: TaskRegistry, id: string, owner: string | undefined, signal: AbortSignal | undefined): Promise<Task> {
   for (;;) {
@@ -101,7 +81,7 @@ export function defineTask<Input, Output>(
     start = (id, input) =>
       runInline(
         id,
-        async (execution) => jsonReply(await run(input as Input, new InlineCodeTask(execution)), maxReplyBytes),
+        async (execution) => jsonReply(await run(input as Input, new ContextTaskInfo(execution)), maxReplyBytes),
         route,
       );
   } else if (run instanceof URL || typeof run === 'string') {

@@ -12,7 +12,8 @@ import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors
 import { checkProgress } from '../core/progress.js';
 import type { Reply } from '../core/task.js';
 import { displayName } from './module-name.js';
-import { buildRequest, responsePrototype, type ThreadTaskInfo } from './thread-express.js';
+import type { TaskInfo } from '../core/task-info.js';
+import { buildRequest, responsePrototype } from './thread-express.js';
 import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
 
 // Progress from a CPU loop may come a million times a second; the monitor needs a few.
@@ -73,7 +74,7 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
 }
 
 /** A task as its thread runs it: `req.task`, and what an abort stops. */
-class TaskOnThread implements ThreadTaskInfo {
+class TaskOnThread implements TaskInfo {
   readonly id: string;
   #controller: AbortController | undefined;
   #reason: unknown;

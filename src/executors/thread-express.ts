@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { AppSettings, RequestSnapshot } from '../core/backend.js';
+import type { TaskInfo } from '../core/task-info.js';
 import { HandlerModuleError, UnsupportedResponseMethodError } from '../core/errors.js';
 import { displayName } from './module-name.js';
 
@@ -80,20 +81,12 @@ export function responsePrototype(module: string, settings: AppSettings): object
   return prototype;
 }
 
-/** What a handler module gets as `req.task`. */
-export interface ThreadTaskInfo {
-  readonly id: string;
-  readonly signal: AbortSignal;
-  progress(fraction: number, message?: string): void;
-  afterCommit(effect: () => unknown): void;
-}
-
 /**
  * A handler module's `req`: Express's `request` of the express the module resolves, with
  * the snapshot's data as its own properties, over the getters that would compute them
  * from an app and a socket this thread has not. `req.app` does not exist here.
  */
-export function buildRequest(module: string, snapshot: RequestSnapshot, task: ThreadTaskInfo): object {
+export function buildRequest(module: string, snapshot: RequestSnapshot, task: TaskInfo): object {
   const { express } = expressOf(module);
   const req = Object.create(express.request) as Record<string, unknown>;
   const own = (value: unknown): PropertyDescriptor => ({ value, writable: true, enumerable: true, configurable: true });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { replay, setExtraHeaders, type ExtraHeaders, type ReplayRequest } from '../capture/replay.js';
-import type { AsyncApiError } from '../core/errors.js';
+import { AsyncApiError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
 import { canceledProblem, problemFromError, toProblemDocument, type Problem } from '../core/problem.js';
 import { toStatusDocument, type Task } from '../core/task.js';
@@ -30,6 +30,23 @@ function statusJson(task: Task): string {
     return `{"id":"${task.id}","status":"queued","createdAt":"${lastCreated.iso}"}`;
   }
   return JSON.stringify(toStatusDocument(task));
+}
+
+/**
+ * Answers what went wrong with a submit or a monitor read: the store full, shutting down or
+ * unreachable (a 503 with `Retry-After`), or a 4xx of the library (an unknown task, a bad
+ * Idempotency-Key) as its problem; anything else is the app's (`next`). If even answering
+ * fails (a reply Node refuses), or the head went out already, the connection ends, not the process.
+ */
+export function answerError(res: ServerResponse, next: (error: unknown) => void, error: unknown, instance: string | undefined, config: AnswerSettings): void {
+  try {
+    if (res.headersSent) res.destroy();
+    else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, instance, config);
+    else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), instance, config);
+    else next(error);
+  } catch {
+    res.destroy();
+  }
 }
 
 /** `202 Accepted` with the monitor's `Location`, `Retry-After` and the status document. */

@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { memoryBackend } from '../backends/memory-backend.js';
 import type { CodeTaskFunction } from '../core/code-task.js';
 import { defineTask, type DefineOptions, type DefinitionContext, type TaskDefinition } from '../core/definitions.js';
-import { AsyncApiError, IdempotencyKeyError, InvalidArgumentError, InvalidOptionError, TaskNotFoundError } from '../core/errors.js';
+import { IdempotencyKeyError, InvalidArgumentError, InvalidOptionError, TaskNotFoundError } from '../core/errors.js';
 import {
   describe,
   milliseconds,
@@ -16,12 +16,11 @@ import {
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
-import { problemFromError } from '../core/problem.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
 import { toStatusDocument, type StatusDocument, type Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
-import { answerWhenSettled, sendAccepted, sendProblem, sendUnavailable } from './answers.js';
+import { answerError, answerWhenSettled, sendAccepted } from './answers.js';
 import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
 import { parseIdempotencyKey, requestFingerprint, scopedKey } from './idempotency-key.js';
@@ -144,7 +143,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor);
     } catch (error) {
       following?.stop();
-      answerFailure(res, next, error);
+      // (A 4xx here: a bad or reused Idempotency-Key, or a read-once answer another reader
+      // took while this submit waited for it.)
+      answerError(res, next, error, undefined, config);
     }
   }
 
@@ -160,21 +161,6 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     const pattern = (req as { route?: { path?: unknown } }).route?.path;
     const scope = `${req.method} ${req.baseUrl} ${pattern === undefined ? req.path : String(pattern)}`;
     return { key: scopedKey(owner, scope, key), fingerprint: requestFingerprint(req.method, req.originalUrl, req.body) };
-  }
-
-  // Full, shutting down or unreachable: a 503 problem. Anything else is the app's, and if
-  // even answering fails, the connection ends (not the process).
-  function answerFailure(res: Response, next: NextFunction, error: unknown): void {
-    try {
-      if (res.headersSent) res.destroy();
-      else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, undefined, config);
-      // A bad or reused Idempotency-Key; a read-once answer another reader took while this
-      // submit waited for it.
-      else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), undefined, config);
-      else next(error);
-    } catch {
-      res.destroy();
-    }
   }
 
   // Prefer: respond-async answers 202 at once; wait=N holds the answer until the task ends,

@@ -1,10 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AsyncApiError, TaskNotFoundError } from '../core/errors.js';
+import { TaskNotFoundError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
-import { problemFromError, problemTypes } from '../core/problem.js';
+import { problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished, type Task } from '../core/task.js';
-import { answerTask, answerWhenSettled, sendProblem, sendStatusDocument, sendUnavailable } from './answers.js';
+import { answerError, answerTask, answerWhenSettled, sendProblem, sendStatusDocument } from './answers.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
 import { monitorLocation } from './location.js';
@@ -82,17 +82,7 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       );
     };
 
-    answer().catch((error: unknown) => {
-      try {
-        // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
-        if (res.headersSent) res.destroy();
-        else if (error instanceof AsyncApiError && error.status === 503) sendUnavailable(res, error, monitor, config);
-        else if (error instanceof AsyncApiError && error.status < 500) sendProblem(res, problemFromError(error), monitor, config);
-        else next(error);
-      } catch {
-        // Answering failed too (a reply Node refuses): end the connection, not the process.
-        res.destroy();
-      }
-    });
+    // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
+    answer().catch((error: unknown) => answerError(res, next, error, monitor, config));
   };
 }

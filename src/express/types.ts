@@ -1,19 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { TaskInfo } from '../core/task-info.js';
 
-/** What a handler learns of its task, as `req.task`. */
-export interface TaskInfo {
-  readonly id: string;
-  /** Aborts when the task is canceled, times out, or the server shuts down; `reason` says which. */
-  readonly signal: AbortSignal;
-  /** Reports progress, shown by the monitor: a fraction from 0 to 1 and an optional message. */
-  progress(fraction: number, message?: string): void;
-  /**
-   * Queues an effect (a log line, an e-mail, a task submitted) to run once the task has
-   * succeeded and its reply is stored, in the order queued; dropped if it fails, is
-   * canceled or times out. An effect that throws goes to `onError`; the next still run.
-   */
-  afterCommit(effect: () => unknown): void;
-}
+export type { TaskInfo } from '../core/task-info.js';
 
 // The defaults of Express's own `Request<P, ResBody, ReqBody, ReqQuery, Locals>`, named
 // through `Request` so that they are the app's, Express 4 or 5 (`any` bodies, as Express has).

@@ -5,9 +5,6 @@ import type { TaskInfo } from './types.js';
 // BullMQ worker process), exactly: the request is a snapshot over Express's own request
 // prototype, and the response is Express's own, without the app.
 
-/** `req.task` on a thread: as inline, and its `afterCommit` effects run on the thread. */
-export type WorkerTaskInfo = TaskInfo;
-
 /** The request's data a snapshot carries to the thread. */
 type Carried =
   | 'method'
@@ -40,7 +37,8 @@ export type WorkerRequest<
   ReqBody = any,
   ReqQuery = Request['query'],
 > = Pick<Request<P, unknown, ReqBody, ReqQuery>, Carried | Computed> & {
-  readonly task: WorkerTaskInfo;
+  /** As inline; its `afterCommit` effects run on the thread. */
+  readonly task: TaskInfo;
   cookies?: Record<string, any>;
   signedCookies?: Record<string, any>;
 };

@@ -1,13 +1,22 @@
 // tasks.define(): tasks submitted from code (a cron job, a queue consumer, a script), which
 // need no request. Each runs as a route's task does, on the same backend, and its monitor
 // answers for it over HTTP: 200 with its return value as JSON, or its problem.
-import type { Backend } from './backend.js';
+import type { Backend, CallModuleJob } from './backend.js';
 import { checkInput, jsonReply, settleResult, type CodeTaskFunction } from './code-task.js';
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
 import { MAX_TIMER_DELAY, checkKeys, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
 import type { TaskRegistry } from './registry.js';
 import { ContextTaskInfo } from './task-info.js';
-import { isFinished, type Task } from './task.js';
+import { isFinished, type Rerun, type Task } from './task.js';
+
+// The bytes of a value as JSON; Infinity for one that has none (checkInput refused those already).
+function jsonSize(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch {
+    return Infinity;
+  }
+}
 
 /** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`, `retries`), and `export` for a module. */
 export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce' | 'retries'> {
@@ -46,6 +55,8 @@ export interface DefinitionContext {
   readonly backend: Backend;
   readonly statusPath: string;
   readonly maxReplyBytes: number;
+  /** The largest input (as JSON) kept with a module task to run it again. */
+  readonly maxRerunBytes: number;
   /** Checks a module and its export as `asyncApi.worker()` does; its `file:` URL. */
   readonly checkModule: (module: URL | string, exportName: string) => string;
 }
@@ -73,6 +84,8 @@ export function defineTask<Input, Output>(
     throw new InvalidOptionError('define() options.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies');
   }
   let start: (id: string, input: unknown) => void | Promise<void>;
+  // A module task's job, kept to run it again when its input is small enough (see maxRerunBytes).
+  let rerunOf: (input: unknown) => Rerun | undefined = () => undefined;
   if (typeof run === 'function') {
     const runInline = backend.runInline;
     if (runInline === undefined) {
@@ -86,7 +99,9 @@ export function defineTask<Input, Output>(
       );
   } else if (run instanceof URL || typeof run === 'string') {
     const module = context.checkModule(run, route.exportName);
-    start = (id, input) => backend.runModule(id, { kind: 'call', module, exportName: route.exportName, input, maxReplyBytes }, route);
+    const jobOf = (input: unknown): CallModuleJob => ({ kind: 'call', module, exportName: route.exportName, input, maxReplyBytes });
+    start = (id, input) => backend.runModule(id, jobOf(input), route);
+    rerunOf = (input) => (context.maxRerunBytes > 0 && jsonSize(input) <= context.maxRerunBytes ? { job: jobOf(input), route } : undefined);
   } else {
     throw new InvalidArgumentError(`define() takes a function or a module (a file: URL or a path), got ${describe(run)}`);
   }
@@ -100,6 +115,8 @@ export function defineTask<Input, Output>(
       const { task } = await registry.submit(owner, (id) => start(id, carried), {
         readOnce: route.readOnce,
         ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
+        route: name,
+        rerun: rerunOf(carried),
       });
       const { id } = task;
       return {

@@ -54,6 +54,13 @@ export interface AsyncApiOptions<Req = unknown> {
    * route (`req.baseUrl`) plus `statusPath` and the id.
    */
   location?: (req: Req, id: string) => string;
+  /**
+   * The largest job kept with a worker task so that it can be run again from the dashboard
+   * (`POST …/api/tasks/:id/retry`), in bytes: the request's body (its `Content-Length`, or
+   * its JSON when parsed without one), or a task's input as JSON. A larger one is not kept,
+   * and its task cannot be run again. `0` keeps none. Default 65536 (64 KiB).
+   */
+  maxRerunBytes?: number;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -164,6 +171,7 @@ export interface Configuration<Req = unknown> {
   readonly backend: BackendFactory | undefined;
   readonly maxReplyBytes: number;
   readonly location: ((req: Req, id: string) => string) | undefined;
+  readonly maxRerunBytes: number;
 }
 
 export interface RouteConfiguration {
@@ -202,6 +210,7 @@ const defaults: Omit<Configuration, 'threads' | 'backend' | 'location'> = {
   maxWait: 30,
   heartbeat: 15_000,
   maxReplyBytes: 64 * 1024 * 1024,
+  maxRerunBytes: 64 * 1024,
 };
 
 /** How a value reads in an error message. */
@@ -253,9 +262,9 @@ export function count(value: unknown, name: string): number {
 }
 
 /** A positive whole number of bytes. */
-export function bytes(value: unknown, name: string): number {
-  if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= 1)) {
-    throw new InvalidOptionError(`${name} must be a positive whole number of bytes, got ${describe(value)}`);
+export function bytes(value: unknown, name: string, zero = false): number {
+  if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= (zero ? 0 : 1))) {
+    throw new InvalidOptionError(`${name} must be a ${zero ? '' : 'positive '}whole number of bytes${zero ? ', 0 or more' : ''}, got ${describe(value)}`);
   }
   return value;
 }
@@ -304,6 +313,7 @@ const optionNames = [
   'backend',
   'maxReplyBytes',
   'location',
+  'maxRerunBytes',
 ] as const;
 
 /** A whole number of milliseconds, 0 or more. */
@@ -369,6 +379,7 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     backend: given.backend === undefined ? undefined : functionOption(given.backend, 'options.backend'),
     maxReplyBytes: bytes(pick('maxReplyBytes'), 'options.maxReplyBytes'),
     location: given.location === undefined ? undefined : functionOption(given.location, 'options.location'),
+    maxRerunBytes: bytes(pick('maxRerunBytes'), 'options.maxRerunBytes', true),
   };
 }
 

@@ -1,7 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ShuttingDownError, TaskFinishedError, TaskNotFoundError } from './errors.js';
 import type { NewTask, TaskListener, TaskStore } from './store.js';
-import { isFinished, type Task } from './task.js';
+import { isFinished, type Rerun, type Task } from './task.js';
 
 /**
  * The front door to the tasks: submits them, finds them, cancels them, scoped by owner.
@@ -34,6 +34,10 @@ export class TaskRegistry {
     if (options.readOnce === true) fresh.readOnce = true;
     if (options.idempotency !== undefined) fresh.idempotency = options.idempotency;
     if (options.attempts !== undefined) fresh.attempts = options.attempts;
+    if (options.route !== undefined) fresh.route = options.route;
+    if (options.method !== undefined) fresh.method = options.method;
+    if (options.url !== undefined) fresh.url = options.url;
+    if (options.rerun !== undefined) fresh.rerun = options.rerun;
     const task = await this.#store.create(fresh);
     // The idempotency key's task, submitted before: it runs (or ran) already.
     if (task.id !== id) return { task, created: false };
@@ -136,6 +140,12 @@ export interface SubmitOptions {
   /** With retries: the attempts it may have. */
   readonly attempts?: number;
   readonly idempotency?: { readonly key: string; readonly fingerprint: string };
+  /** What it is submitted as (a route, a task's name), and the request's method and URL. */
+  readonly route?: string;
+  readonly method?: string;
+  readonly url?: string;
+  /** Its job, kept to run it again. */
+  readonly rerun?: Rerun;
 }
 
 /** A submitted task, and whether this submit created it (not: an idempotency key's task). */

@@ -1,4 +1,4 @@
-import type { Outcome, Task } from './task.js';
+import type { Outcome, Rerun, Task } from './task.js';
 
 /** Called after a task changed: it started, reported progress, or finished. */
 export type TaskListener = (task: Task) => void;
@@ -19,6 +19,12 @@ export interface NewTask {
   readonly idempotency?: { readonly key: string; readonly fingerprint: string };
   /** With retries: how many attempts it may have (its `attempt` starts at 1). */
   readonly attempts?: number;
+  /** What it was submitted as, and from where: see `Task`. */
+  readonly route?: string;
+  readonly method?: string;
+  readonly url?: string;
+  /** Kept with the task so that it can be run again: see `Task.rerun`. */
+  readonly rerun?: Rerun;
 }
 
 /**

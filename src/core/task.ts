@@ -67,6 +67,26 @@ export interface Task {
   readonly attempts?: number;
   /** Between attempts: when the next one starts (ms since the epoch). */
   readonly retryAt?: number;
+  /**
+   * What the task was submitted as: the route as Express matched it (`POST /reports/:kind`,
+   * with the mount path), or the name of a task defined in code. Bounded: never the raw path.
+   */
+  readonly route?: string;
+  /** The submit request's method and URL (path and query), for a task submitted over HTTP. */
+  readonly method?: string;
+  readonly url?: string;
+  /** The job and its route, kept so that the task can be run again (see `Rerun`); absent for inline tasks. */
+  readonly rerun?: Rerun;
+}
+
+/**
+ * What it takes to run a module task again, with no request: its job (the request snapshot,
+ * or a task's input) and the route's configuration. Plain data, except that in memory a
+ * route's `retryOn` function is kept too.
+ */
+export interface Rerun {
+  readonly job: import('./backend.js').ModuleJob;
+  readonly route: import('./options.js').WorkerRouteConfiguration;
 }
 
 /** How a live task ends. */

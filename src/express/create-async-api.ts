@@ -17,7 +17,7 @@ import {
   type WorkerRouteOptions,
 } from '../core/options.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
-import { toStatusDocument, type StatusDocument, type Task } from '../core/task.js';
+import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
 import { answerError, answerWhenSettled, sendAccepted } from './answers.js';
@@ -27,6 +27,7 @@ import { parseIdempotencyKey, requestFingerprint, scopedKey } from './idempotenc
 import { parsePrefer, preferredWait } from './prefer.js';
 import { moduleJob } from './request-snapshot.js';
 import { monitorLocation } from './location.js';
+import { bodySize, routeName } from './route-name.js';
 import { createStatusRouter } from './status-router.js';
 import type { AsyncHandler } from './types.js';
 
@@ -114,6 +115,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     next: NextFunction,
     start: (id: string) => void | Promise<void>,
     route: RouteConfiguration,
+    rerun?: Rerun,
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
     const { headers } = req;
@@ -130,7 +132,15 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
           if (headers.prefer !== undefined) following = registry.follow(id);
           return start(id);
         },
-        { readOnce: route.readOnce, idempotency, ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }) },
+        {
+          readOnce: route.readOnce,
+          idempotency,
+          ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
+          route: routeName(req),
+          method: req.method,
+          url: req.originalUrl,
+          rerun,
+        },
       );
       if (!created) {
         // The task of an idempotency key used before: its answer, as for the first submit.
@@ -208,7 +218,10 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     checkHandlerModule(url, route.exportName);
     const href = url.href;
     return function asyncApiWorkerRoute(req, res, next) {
-      void submit(req, res, next, (id) => backend.runModule(id, moduleJob(href, route.exportName, req, res, config.maxReplyBytes), route), route);
+      const job = moduleJob(href, route.exportName, req, res, config.maxReplyBytes);
+      // The job is kept, for the dashboard to run it again, when its body is small enough.
+      const rerun = config.maxRerunBytes > 0 && bodySize(req) <= config.maxRerunBytes ? { job, route } : undefined;
+      void submit(req, res, next, (id) => backend.runModule(id, job, route), route, rerun);
     };
   };
 
@@ -218,6 +231,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     backend,
     statusPath: config.statusPath,
     maxReplyBytes: config.maxReplyBytes,
+    maxRerunBytes: config.maxRerunBytes,
     checkModule(module, exportName) {
       const url = moduleUrl(module);
       checkHandlerModule(url, exportName);

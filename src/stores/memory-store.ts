@@ -3,7 +3,7 @@ import { IdempotencyKeyReusedError, TaskLimitError } from '../core/errors.js';
 import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
-import { canTransition, type Outcome, type Reply, type Task, type TaskStatus } from '../core/task.js';
+import { canTransition, type Outcome, type Reply, type Rerun, type Task, type TaskStatus } from '../core/task.js';
 
 /** Options of `MemoryStore`. */
 export interface MemoryStoreOptions {
@@ -66,6 +66,7 @@ interface Extra {
   attempt: number | undefined;
   attempts: number | undefined;
   retryAt: number | undefined;
+  rerun: Rerun | undefined;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -77,18 +78,27 @@ class MemoryTask implements Task {
   #finished: number | undefined = undefined;
   #outcome: Reply | Problem | undefined = undefined;
   #extra: Extra | undefined;
-  constructor(
-    readonly id: string,
-    owner: string | undefined,
-    readonly createdAt: number,
-    readOnce: boolean,
-    key: string | undefined,
-    attempts: number | undefined,
-  ) {
+  readonly route: string | undefined;
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  constructor(task: NewTask, key: string | undefined) {
+    const { owner, attempts, rerun } = task;
+    const readOnce = task.readOnce === true;
+    this.id = task.id;
+    this.createdAt = task.createdAt;
+    this.route = task.route;
+    this.method = task.method;
+    this.url = task.url;
     this.#extra =
-      owner === undefined && !readOnce && key === undefined && attempts === undefined
+      owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined
         ? undefined
-        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined };
+        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun };
+  }
+  readonly id: string;
+  readonly createdAt: number;
+
+  get rerun(): Rerun | undefined {
+    return this.#extra?.rerun;
   }
 
   get attempt(): number | undefined {
@@ -150,7 +160,17 @@ class MemoryTask implements Task {
   }
 
   #ensureExtra(): Extra {
-    return (this.#extra ??= { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined });
+    return (this.#extra ??= {
+      owner: undefined,
+      progress: undefined,
+      message: undefined,
+      readOnce: false,
+      key: undefined,
+      attempt: undefined,
+      attempts: undefined,
+      retryAt: undefined,
+      rerun: undefined,
+    });
   }
 
   /** Every field, as plain data (the getters above are not own properties). */
@@ -159,6 +179,11 @@ class MemoryTask implements Task {
     const task: { -readonly [K in keyof Task]: Task[K] } = { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
     if (readOnce) task.readOnce = readOnce;
     if (attempts !== undefined) Object.assign(task, { attempt, attempts }, retryAt === undefined ? {} : { retryAt });
+    const { route, method, url, rerun } = this;
+    if (route !== undefined) task.route = route;
+    if (method !== undefined) task.method = method;
+    if (url !== undefined) task.url = url;
+    if (rerun !== undefined) task.rerun = rerun;
     return task;
   }
 
@@ -215,7 +240,7 @@ export class MemoryStore implements TaskStore {
     // 490 bytes for a uuid; reading a character flattens it, and the next GC keeps only
     // the flat 56 bytes.
     task.id.charCodeAt(0);
-    const created = new MemoryTask(task.id, task.owner, task.createdAt, task.readOnce === true, idempotency?.key, task.attempts);
+    const created = new MemoryTask(task, idempotency?.key);
     this.#tasks.set(task.id, created);
     if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
     return created;

@@ -3,7 +3,7 @@ import { IdempotencyKeyReusedError, StoreUnavailableError, TaskLimitError } from
 import { checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
-import type { Outcome, Reply, Task, TaskStatus } from '../core/task.js';
+import type { Outcome, Reply, Rerun, Task, TaskStatus } from '../core/task.js';
 
 /** Options of `RedisStore`. */
 export interface RedisStoreOptions {
@@ -21,7 +21,8 @@ export interface RedisStoreOptions {
 //   s status, c createdAt, t ttl (-1: kept), o owner, p progress, m message,
 //   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise),
 //   k the Redis key of its idempotency key (absent without one), a attempt, n attempts,
-//   w when the next attempt starts (between attempts).
+//   w when the next attempt starts (between attempts), u route, h method, l url,
+//   j the job kept to run the task again (its rerun).
 // An idempotency key is a string `<task id> <fingerprint>`, kept as long as its task: no
 // expiry while the task is live, the task's ttl from its end, deleted with it.
 // One string costs Redis less than a hash of the same fields once a value is longer than
@@ -216,6 +217,10 @@ interface StoredTask {
   a?: number;
   n?: number;
   w?: number;
+  u?: string;
+  h?: string;
+  l?: string;
+  j?: Rerun;
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
@@ -233,14 +238,18 @@ function fromState(id: string, text: string | null): Task | undefined {
     reply: task.r === undefined ? undefined : decodeReply(task.r),
     problem: task.x,
   };
-  const extra: { -readonly [K in keyof Task]?: Task[K] } = {};
+  const extra = found as { -readonly [K in keyof Task]: Task[K] };
   if (task.q === 1) extra.readOnce = true;
   if (task.n !== undefined) {
     extra.attempt = task.a ?? 1;
     extra.attempts = task.n;
     if (task.w !== undefined) extra.retryAt = task.w;
   }
-  return task.q === 1 || task.n !== undefined ? { ...found, ...extra } : found;
+  if (task.u !== undefined) extra.route = task.u;
+  if (task.h !== undefined) extra.method = task.h;
+  if (task.l !== undefined) extra.url = task.l;
+  if (task.j !== undefined) extra.rerun = task.j;
+  return found;
 }
 
 /**
@@ -329,7 +338,11 @@ export class RedisStore implements TaskStore {
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
     if (owner !== undefined) state.o = owner;
     if (readOnce === true) state.q = 1;
-    const { idempotency, attempts } = task;
+    const { idempotency, attempts, route, method, url, rerun } = task;
+    if (route !== undefined) state.u = route;
+    if (method !== undefined) state.h = method;
+    if (url !== undefined) state.l = url;
+    if (rerun !== undefined) state.j = rerun;
     if (attempts !== undefined) {
       state.a = 1;
       state.n = attempts;

@@ -1,0 +1,33 @@
+import type { Request } from 'express';
+
+/**
+ * The route a request matched, as the same string in every process: its method, mount path
+ * and pattern (`POST /api/reports/:kind`). Never the raw path, so that it can label tasks
+ * and metrics without growing with every id in a URL; a handler mounted with `app.use()`
+ * (no pattern) is `<method> <mount path>/*`.
+ */
+export function routeName(req: Request): string {
+  const pattern = (req as { route?: { path?: unknown } }).route?.path;
+  const base = req.baseUrl;
+  if (pattern === undefined) return `${req.method} ${base}/*`;
+  const path = String(pattern);
+  return `${req.method} ${base === '' ? path : path === '/' ? base : base + path}`;
+}
+
+/**
+ * The size of a request's body as the bound of `maxRerunBytes` measures it: its
+ * `Content-Length`, or, parsed without one, its JSON (a Buffer's length).
+ */
+export function bodySize(req: Request): number {
+  const length = req.headers['content-length'];
+  if (length !== undefined && /^\d+$/.test(length)) return Number(length);
+  const body = req.body as unknown;
+  if (body === undefined) return 0;
+  if (Buffer.isBuffer(body)) return body.length;
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  try {
+    return Buffer.byteLength(JSON.stringify(body) ?? '');
+  } catch {
+    return Infinity;
+  }
+}

@@ -10,12 +10,16 @@ export type {
   ThreadOptions,
   WorkerRouteOptions,
 } from './core/options.js';
-export type { Outcome, Reply, StatusDocument, Task, TaskStatus } from './core/task.js';
+export type { Outcome, Reply, Rerun, StatusDocument, Task, TaskStatus } from './core/task.js';
+export type { TaskCounts, TaskPage, TaskQuery } from './core/task-query.js';
+export type { RouteMinute } from './core/activity.js';
+export type { DashboardOptions } from './dashboard/router.js';
+export type { BackendStats } from './core/admin.js';
 export { TaskFailedError, type CodeTaskFunction, type CodeTaskInfo } from './core/code-task.js';
 export { afterCommit, effects, type AfterCommitOptions } from './effects/after-commit.js';
 export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } from './core/definitions.js';
 export type { HandlerModuleJob, CallModuleJob } from './core/backend.js';
-export type { NewTask, TaskListener, TaskStore } from './core/store.js';
+export type { NewTask, StoreListener, TaskListener, TaskStore } from './core/store.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
 export { memoryBackend, type MemoryBackendOptions } from './backends/memory-backend.js';
@@ -24,7 +28,10 @@ export type { DoneDocument, ReplyDocument } from './express/event-stream.js';
 export {
   AsyncApiError,
   HandlerModuleError,
+  ForbiddenError,
   InvalidArgumentError,
+  InvalidQueryError,
+  NotRerunnableError,
   InvalidOptionError,
   IdempotencyKeyError,
   IdempotencyKeyReusedError,

@@ -3,9 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { MemoryStore, type Reply } from 'express-async-api';
 import { v4 as uuidv4 } from 'uuid';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { storeContract } from './store-contract.js';
+import { listContract, storeContract } from './store-contract.js';
 
 storeContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
+listContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
 
 const reply: Reply = { status: 200, headers: [], body: '1' };
 
@@ -104,5 +105,74 @@ describe('MemoryStore options', () => {
   it('names the bad option', () => {
     expect(() => new MemoryStore({ ttl: -1 })).toThrow('MemoryStore options.ttl must be a positive number of milliseconds or Infinity, got -1');
     expect(() => new MemoryStore({ maxTasks: 0 })).toThrow('MemoryStore options.maxTasks must be a positive integer or Infinity, got 0');
+  });
+});
+
+describe('MemoryStore indexes', () => {
+  it('keep the lists in step with the janitor: an expired task is listed, counted and found by no word', async () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const store = new MemoryStore({ ttl: 1_000 });
+      await store.create({ id: 'kept', owner: 'o', createdAt: 0, route: 'GET /a', url: '/a/apples' });
+      await store.create({ id: 'gone', owner: 'o', createdAt: 0, route: 'GET /a', url: '/a/apples' });
+      await store.start('gone', 0);
+      await store.progress('gone', 0.5, 'peeling pears');
+      await store.finish('gone', { status: 'succeeded', reply }, 0);
+      expect((await store.list({ text: 'pears' })).tasks).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect((await store.list()).tasks.map((task) => task.id)).toEqual(['kept']);
+      for (const query of [{ text: 'pears' }, { text: 'apples' }, { owner: 'o' }, { route: 'GET /a' }, { id: 'go' }, { status: ['succeeded' as const] }]) {
+        expect((await store.list(query)).tasks.map((task) => task.id)).toEqual(query.text === 'pears' || query.id === 'go' || query.status ? [] : ['kept']);
+      }
+      expect(await store.counts()).toEqual({ queued: 1, running: 0, succeeded: 0, failed: 0, canceled: 0 });
+      await store.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keep creation order through many tasks created out of order and removed at random', async () => {
+    const store = new MemoryStore({ maxTasks: 100_000 });
+    // A seeded generator: the same tasks every run.
+    let seed = 42;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const live = new Map<string, number>();
+    for (let i = 0; i < 6_000; i++) {
+      const id = uuidv4();
+      const createdAt = i < 3_000 ? i : Math.floor(random() * 3_000);
+      await store.create({ id, owner: undefined, createdAt });
+      live.set(id, createdAt);
+    }
+    for (const id of [...live.keys()]) {
+      if (random() < 0.4) {
+        await store.delete(id);
+        live.delete(id);
+      }
+    }
+    const expected = [...live].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1)).map(([id]) => id);
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
+      ids.push(...page.tasks.map((task) => task.id));
+      cursor = page.next;
+    } while (cursor !== undefined);
+    expect(ids).toEqual(expected);
+    expect((await store.counts()).queued).toBe(live.size);
+    await store.close();
+  });
+
+  it('answers a query no index narrows with what it found among its budget of tasks, and a cursor for the rest', async () => {
+    const store = new MemoryStore({ maxTasks: 100_000 });
+    for (let i = 0; i < 12_000; i++) await store.create({ id: `task-${String(i).padStart(5, '0')}`, owner: undefined, createdAt: i, route: 'GET /x' });
+    // Ten ids of 12,000 start with "task-0001": they lie past the budget of two pages.
+    const first = await store.list({ id: 'task-0001', route: 'GET /x', limit: 10 });
+    expect(first.tasks).toEqual([]);
+    expect(first.next).toBeDefined();
+    const second = await store.list({ id: 'task-0001', route: 'GET /x', limit: 10, cursor: first.next! });
+    expect(second.tasks).toEqual([]);
+    const third = await store.list({ id: 'task-0001', route: 'GET /x', limit: 10, cursor: second.next! });
+    expect(third.tasks.map((task) => task.id)).toEqual(['task-00019', 'task-00018', 'task-00017', 'task-00016', 'task-00015', 'task-00014', 'task-00013', 'task-00012', 'task-00011', 'task-00010']);
+    await store.close();
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RedisStore } from 'express-async-api/bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { storeContract, waitUntil } from './store-contract.js';
+import { listContract, storeContract, waitUntil } from './store-contract.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
 const client = new Redis(redisUrl);
@@ -19,6 +19,7 @@ function store(options: { maxTasks?: number; ttl?: number } = {}) {
 }
 
 storeContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
+listContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
 
 describe('RedisStore', () => {
   it('lets Redis expire a finished task ttl after it finished, and frees its place', async () => {
@@ -30,6 +31,24 @@ describe('RedisStore', () => {
     for (let i = 0; i < 500 && (await tasks.get(id)) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(await tasks.get(id)).toBeUndefined();
     await tasks.create({ id: randomUUID(), owner: undefined, createdAt: Date.now() });
+  });
+
+  it('takes an expired task out of every index, with its key, its job and its idempotency key', async () => {
+    const prefix = uniqueName('store');
+    prefixes.push(prefix);
+    const tasks = new RedisStore({ client, prefix, ttl: 50 });
+    const id = randomUUID();
+    const rerun = { job: { kind: 'call' as const, module: 'file:///m.js', exportName: 'default', input: 1, maxReplyBytes: 1 }, route: { timeout: undefined, readOnce: false, idempotency: 'optional' as const, retries: undefined, exportName: 'default', queueTimeout: undefined } };
+    await tasks.create({ id, owner: 'o', createdAt: Date.now(), route: 'GET /r', url: '/r/apples', rerun, idempotency: { key: 'k', fingerprint: 'f' } });
+    await tasks.start(id, Date.now());
+    await tasks.progress(id, 0.5, 'peeling pears');
+    await tasks.finish(id, { status: 'succeeded', reply: { status: 200, headers: [], body: 'x' } }, Date.now());
+    expect((await tasks.list({ text: 'pears' })).tasks).toHaveLength(1);
+    for (let i = 0; i < 500 && (await tasks.get(id)) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await tasks.counts()).toEqual({ queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 });
+    // (The minute's activity stays its quarter hour.)
+    expect((await client.keys(`{${prefix}}:*`)).filter((key) => !key.includes(':activity:'))).toEqual([]);
+    await tasks.close();
   });
 
   it('tells a watcher in another store (another process) of a change, and of the state it missed while subscribing', async () => {

@@ -1,4 +1,4 @@
-import { IdempotencyKeyReusedError, TaskLimitError, type Reply, type Task, type TaskStore } from 'express-async-api';
+import { IdempotencyKeyReusedError, InvalidQueryError, TaskLimitError, type NewTask, type Reply, type Task, type TaskQuery, type TaskStatus, type TaskStore } from 'express-async-api';
 
 /** A TaskStore that can count the listeners watching it. */
 export type WatchedStore = TaskStore & { watcherCount(id?: string): number };
@@ -202,4 +202,201 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
 export async function waitUntil(condition: () => boolean, maxTurns = 10_000): Promise<void> {
   for (let i = 0; i < maxTurns && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
   if (!condition()) throw new Error('condition never held');
+}
+
+/**
+ * What every TaskStore must answer for the dashboard: lists by query, a page at a time,
+ * counts per status, the activity per route, and every change of every task.
+ */
+export function listContract(name: string, make: (options: { maxTasks: number }) => Promise<WatchedStore>, newId: () => string) {
+  describe(`${name} (TaskStore list contract)`, () => {
+    let store: WatchedStore;
+    beforeEach(async () => {
+      store = await make({ maxTasks: 10_000 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    // Tasks made at known times, some at the same millisecond (ties go by id).
+    async function fill(count: number, shape: (i: number) => Partial<NewTask> = () => ({})) {
+      const made: Task[] = [];
+      for (let i = 0; i < count; i++) made.push(await store.create({ id: newId(), owner: undefined, createdAt: 1_000 + Math.floor(i / 3), ...shape(i) }));
+      return made;
+    }
+    const newestFirst = (tasks: readonly Task[]) => [...tasks].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).map((task) => task.id);
+    async function all(query: TaskQuery): Promise<{ ids: string[]; pages: number }> {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list({ ...query, ...(cursor === undefined ? {} : { cursor }) });
+        expect(page.tasks.length).toBeLessThanOrEqual(query.limit ?? 50);
+        ids.push(...page.tasks.map((task) => task.id));
+        cursor = page.next;
+        pages++;
+      } while (cursor !== undefined && pages < 1_000);
+      return { ids, pages };
+    }
+
+    it('lists every task once, newest first, a page at a time, by an opaque cursor', async () => {
+      const made = await fill(23);
+      const first = await store.list({ limit: 10 });
+      expect(first.tasks).toHaveLength(10);
+      expect(typeof first.next).toBe('string');
+      const { ids, pages } = await all({ limit: 10 });
+      expect(ids).toEqual(newestFirst(made));
+      expect(pages).toBeGreaterThanOrEqual(3);
+      expect((await store.list()).tasks).toHaveLength(23);
+      expect(await store.list({ limit: 500 })).toMatchObject({ next: undefined });
+    });
+
+    it('filters by status, route, owner, id prefix, words and creation time', async () => {
+      const made = await fill(30, (i) => ({
+        route: i % 3 === 0 ? 'POST /reports/:kind' : 'GET /exports',
+        url: i % 3 === 0 ? `/reports/annual?year=${2000 + i}` : '/exports',
+        ...(i % 5 === 0 ? { owner: 'alice' } : {}),
+      }));
+      for (const [i, task] of made.entries()) {
+        if (i % 2 === 0) await store.start(task.id, 2_000);
+        if (i % 4 === 0) await store.finish(task.id, { status: 'failed', problem }, 3_000);
+      }
+      const ids = (filter: (task: Task, i: number) => boolean) => newestFirst(made.filter(filter));
+      expect((await all({ status: ['failed'], limit: 4 })).ids).toEqual(ids((_task, i) => i % 4 === 0));
+      expect((await all({ status: ['queued', 'failed'], limit: 4 })).ids).toEqual(ids((_task, i) => i % 2 === 1 || i % 4 === 0));
+      expect((await all({ route: 'POST /reports/:kind' })).ids).toEqual(ids((_task, i) => i % 3 === 0));
+      expect((await all({ owner: 'alice' })).ids).toEqual(ids((_task, i) => i % 5 === 0));
+      expect((await all({ text: 'ANNUAL 2003' })).ids).toEqual([made[3]!.id]);
+      expect((await all({ text: 'exports' })).ids).toEqual(ids((_task, i) => i % 3 !== 0));
+      expect((await all({ text: 'nowhere' })).ids).toEqual([]);
+      expect((await all({ route: 'GET /exports', status: ['running'], owner: 'alice' })).ids).toEqual(ids((_task, i) => i % 3 !== 0 && i % 2 === 0 && i % 4 !== 0 && i % 5 === 0));
+      expect((await all({ from: 1_002, to: 1_005 })).ids).toEqual(ids((task) => task.createdAt >= 1_002 && task.createdAt < 1_005));
+      const target = made[17]!;
+      expect((await all({ id: target.id })).ids).toEqual([target.id]);
+      expect((await all({ id: target.id.slice(0, 5).toUpperCase() })).ids).toEqual(ids((task) => task.id.startsWith(target.id.slice(0, 5))));
+      expect((await all({ id: target.id.slice(0, 1), limit: 2 })).ids).toEqual(ids((task) => task.id.startsWith(target.id[0]!)));
+    });
+
+    it('finds a task by the words of its message now, not of a message it had before', async () => {
+      const [task] = await fill(1, () => ({ url: '/jobs' }));
+      await store.start(task!.id, 2_000);
+      await store.progress(task!.id, 0.1, 'Reading <img src=x onerror=alert(1)> rows');
+      expect((await store.list({ text: 'reading rows' })).tasks.map((one) => one.id)).toEqual([task!.id]);
+      expect((await store.list({ text: 'onerror' })).tasks).toHaveLength(1);
+      await store.progress(task!.id, 0.5, 'writing the file');
+      expect((await store.list({ text: 'reading' })).tasks).toHaveLength(0);
+      expect((await store.list({ text: 'file jobs' })).tasks.map((one) => one.id)).toEqual([task!.id]);
+    });
+
+    it('keeps a cursor right while tasks are added and removed', async () => {
+      const made = await fill(12);
+      const first = await store.list({ limit: 5 });
+      // Newer tasks come before the cursor; the removed ones are skipped.
+      await store.create({ id: newId(), owner: undefined, createdAt: 5_000 });
+      const older = newestFirst(made).slice(5);
+      await store.delete(older[0]!);
+      const { id: finishing } = made.find((task) => task.id === older[1])!;
+      await store.start(finishing, 2_000);
+      await store.finish(finishing, { status: 'canceled' }, 3_000);
+      expect(await store.take(finishing)).toBeDefined();
+      const rest = await all({ limit: 5, cursor: first.next! } as TaskQuery);
+      expect(rest.ids).toEqual(older.slice(2));
+    });
+
+    it('counts the tasks of each status', async () => {
+      const made = await fill(6);
+      await store.start(made[0]!.id, 2);
+      await store.start(made[1]!.id, 2);
+      await store.finish(made[1]!.id, { status: 'succeeded', reply }, 3);
+      await store.finish(made[2]!.id, { status: 'canceled' }, 3);
+      await store.start(made[3]!.id, 2);
+      await store.finish(made[3]!.id, { status: 'failed', problem }, 3);
+      await store.delete(made[4]!.id);
+      expect(await store.counts()).toEqual({ queued: 1, running: 1, succeeded: 1, failed: 1, canceled: 1 });
+      await store.take(made[1]!.id);
+      await store.delete(made[3]!.id, true);
+      expect(await store.counts()).toEqual({ queued: 1, running: 1, succeeded: 0, failed: 0, canceled: 1 });
+      expect(await store.get(made[3]!.id)).toBeUndefined();
+    });
+
+    it('refuses a bad query with an error that names the field', async () => {
+      await expect(store.list({ limit: 0 })).rejects.toThrow(InvalidQueryError);
+      await expect(store.list({ limit: 501 })).rejects.toThrow('query.limit must be a whole number from 1 to 500, got 501');
+      await expect(store.list({ status: ['done' as TaskStatus] })).rejects.toThrow('query.status: "done" is not a status');
+      await expect(store.list({ cursor: 'not a cursor!' })).rejects.toThrow('query.cursor is not a cursor of this list');
+      await expect(store.list({ text: '- !' })).rejects.toThrow('query.text has no word to search for');
+      await expect(store.list({ colour: 'red' } as TaskQuery)).rejects.toThrow('Unknown query field "colour"');
+    });
+
+    it('records per route and minute what was submitted, how it ended, and how long it waited and ran', async () => {
+      const since = Date.now();
+      const made = await fill(4, (i) => ({ route: i < 3 ? 'POST /a' : 'POST /b', createdAt: since }));
+      await store.start(made[0]!.id, since + 10);
+      await store.finish(made[0]!.id, { status: 'succeeded', reply }, since + 110);
+      await store.start(made[1]!.id, since + 10);
+      await store.finish(made[1]!.id, { status: 'failed', problem }, since + 20);
+      await store.finish(made[2]!.id, { status: 'canceled' }, since + 30);
+      const records = await store.activity(since);
+      const sum = (route: string) => {
+        const total = { submitted: 0, succeeded: 0, failed: 0, canceled: 0, runs: 0, queued: 0 };
+        for (const record of records.filter((one) => one.route === route)) {
+          for (const key of ['submitted', 'succeeded', 'failed', 'canceled'] as const) total[key] += record[key];
+          total.runs += Object.values(record.run).reduce((a, b) => a + b, 0);
+          total.queued += Object.values(record.queue).reduce((a, b) => a + b, 0);
+        }
+        return total;
+      };
+      expect(sum('POST /a')).toEqual({ submitted: 3, succeeded: 1, failed: 1, canceled: 1, runs: 2, queued: 2 });
+      expect(sum('POST /b')).toEqual({ submitted: 1, succeeded: 0, failed: 0, canceled: 0, runs: 0, queued: 0 });
+    });
+
+    it('tells a store-wide listener of every change of every task, and of removals', async () => {
+      const seen: string[] = [];
+      const stopProbe = await waitForFeed(store);
+      const stop = store.watchAll(({ id, task }) => seen.push(`${id.slice(0, 4)}:${task?.status ?? 'removed'}`));
+      stopProbe();
+      const [a, b] = await fill(2);
+      await store.start(a!.id, 2);
+      await store.finish(a!.id, { status: 'succeeded', reply }, 3);
+      await store.take(a!.id);
+      await store.delete(b!.id);
+      const expected = [`${a!.id.slice(0, 4)}:queued`, `${b!.id.slice(0, 4)}:queued`, `${a!.id.slice(0, 4)}:running`, `${a!.id.slice(0, 4)}:succeeded`, `${a!.id.slice(0, 4)}:removed`, `${b!.id.slice(0, 4)}:removed`];
+      await waitUntil(() => seen.length >= expected.length);
+      expect(seen).toEqual(expected);
+      stop();
+      await store.create({ id: newId(), owner: undefined, createdAt: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(seen).toHaveLength(expected.length);
+    });
+
+    it('keeps the job of a task that can run again, and says so', async () => {
+      const rerun = { job: { kind: 'call' as const, module: 'file:///m.js', exportName: 'default', input: { a: [] }, maxReplyBytes: 10 }, route: { timeout: 5, readOnce: false, idempotency: 'optional' as const, retries: undefined, exportName: 'default', queueTimeout: undefined } };
+      const kept = await store.create({ id: newId(), owner: undefined, createdAt: 1, rerun });
+      const plain = await store.create({ id: newId(), owner: undefined, createdAt: 1 });
+      await store.start(kept.id, 2);
+      expect((await store.get(kept.id))?.rerunnable).toBe(true);
+      expect((await store.get(plain.id))?.rerunnable).toBeUndefined();
+      expect(await store.rerun(kept.id)).toEqual(JSON.parse(JSON.stringify(rerun)));
+      expect(await store.rerun(plain.id)).toBeUndefined();
+    });
+  });
+}
+
+// A store-wide listener of a Redis store hears of changes once its subscription is in place:
+// a probe's changes, until one is heard (and its removal). Returns the stop of its listener.
+async function waitForFeed(store: WatchedStore): Promise<() => void> {
+  const probe = await store.create({ id: `probe-${Math.random()}`, owner: undefined, createdAt: 0 });
+  let heard = false;
+  let removed = false;
+  const stop = store.watchAll(({ id, task }) => {
+    heard ||= id === probe.id;
+    removed ||= id === probe.id && task === undefined;
+  });
+  for (let i = 0; i < 1_000 && !heard; i++) {
+    await store.progress(probe.id, 0, undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await store.delete(probe.id);
+  await waitUntil(() => removed);
+  return stop;
 }

@@ -21,7 +21,7 @@ export interface MemoryBackendOptions {
  */
 export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactory {
   const given = checkKeys(options, ['store'], 'memoryBackend options');
-  const methods = ['create', 'get', 'start', 'retry', 'progress', 'finish', 'take', 'delete', 'watch', 'close'] as const;
+  const methods = ['create', 'get', 'start', 'retry', 'progress', 'finish', 'take', 'delete', 'watch', 'watchAll', 'list', 'counts', 'activity', 'rerun', 'close'] as const;
   const store = given.store as TaskStore | undefined;
   if (store !== undefined && !methods.every((method) => typeof (store as unknown as Record<string, unknown>)?.[method] === 'function')) {
     throw new InvalidOptionError(`memoryBackend options.store must be a TaskStore (with ${methods.join(', ')}), got ${describe(store)}`);
@@ -47,6 +47,11 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       },
       queueTimeouts: false,
       jobData: 'clone',
+      // (Module jobs waiting in the backend's queue wait for a thread too.)
+      stats: async () => {
+        const pool = threads.stats;
+        return { threads: { ...pool, queued: pool.queued + modules.waiting } };
+      },
       runModule(id, job, route) {
         modules.push(id, job, route.timeout, route.retries);
       },

@@ -1,5 +1,6 @@
 import type { Configuration, RouteConfiguration, WorkerRouteConfiguration } from './options.js';
 import type { ExecutionContext } from './runner.js';
+import type { BackendStats } from './admin.js';
 import type { TaskStore } from './store.js';
 import type { Reply } from './task.js';
 
@@ -105,6 +106,8 @@ export interface Backend {
    * process (the store has ended the task already; a job left behind is discarded when taken).
    */
   readonly dropQueued?: (id: string) => Promise<void>;
+  /** Where its tasks run, as the dashboard shows it: this process's thread pool, or the worker processes. */
+  readonly stats?: () => Promise<BackendStats>;
   /** Lets live tasks finish for up to `timeout` ms, aborts the rest, then releases everything. */
   close(timeout: number): Promise<void>;
 }

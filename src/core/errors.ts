@@ -41,6 +41,29 @@ export class InvalidArgumentError extends AsyncApiError {
   }
 }
 
+/** A query of a list of tasks (`TaskStore.list()`, the dashboard's API) is not valid. */
+export class InvalidQueryError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_QUERY', status: 400, title: 'Invalid query', expose: true });
+  }
+}
+
+/** The dashboard refused a request: not authorized, read-only, or a mutation from another site. */
+export class ForbiddenError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_FORBIDDEN', status: 403, title: 'Forbidden', expose: true });
+  }
+}
+
+/** A task cannot be run again: its job was not kept (an inline handler's, or a large one). */
+export class NotRerunnableError extends AsyncApiError {
+  readonly taskId: string;
+  constructor(taskId: string, message: string) {
+    super(message, { code: 'ERR_NOT_RERUNNABLE', status: 409, title: 'Task cannot be run again', expose: true });
+    this.taskId = taskId;
+  }
+}
+
 /** No task has this id, it expired, or it belongs to another owner. */
 export class TaskNotFoundError extends AsyncApiError {
   readonly taskId: string;

@@ -30,6 +30,11 @@ export class JobQueue<J> {
   #abandoned: Problem | undefined = undefined;
   #idle: (() => void)[] = [];
 
+  /** Jobs waiting here for a slot. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   constructor(slots: number, runner: TaskRunner, executor: Executor<J>, store: TaskStore) {
     this.#slots = slots;
     this.#runner = runner;

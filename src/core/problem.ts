@@ -44,6 +44,9 @@ export const problemTypes = {
   noWorker: 'urn:express-async-api:no-worker',
   idempotencyKey: 'urn:express-async-api:idempotency-key',
   idempotencyKeyReused: 'urn:express-async-api:idempotency-key-reused',
+  invalidQuery: 'urn:express-async-api:invalid-query',
+  forbidden: 'urn:express-async-api:forbidden',
+  notRerunnable: 'urn:express-async-api:not-rerunnable',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -63,6 +66,9 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_NO_WORKER: problemTypes.noWorker,
   ERR_IDEMPOTENCY_KEY: problemTypes.idempotencyKey,
   ERR_IDEMPOTENCY_KEY_REUSED: problemTypes.idempotencyKeyReused,
+  ERR_INVALID_QUERY: problemTypes.invalidQuery,
+  ERR_FORBIDDEN: problemTypes.forbidden,
+  ERR_NOT_RERUNNABLE: problemTypes.notRerunnable,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

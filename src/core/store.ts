@@ -1,7 +1,16 @@
+import type { RouteMinute } from './activity.js';
+import type { TaskCounts, TaskPage, TaskQuery } from './task-query.js';
 import type { Outcome, Rerun, Task } from './task.js';
 
 /** Called after a task changed: it started, reported progress, or finished. */
 export type TaskListener = (task: Task) => void;
+
+/**
+ * Called after any task of a store changed, with the task as it is now: created, started,
+ * progressed or finished; or with its id alone when it was removed (taken, deleted, or,
+ * in a `MemoryStore`, expired: a Redis store does not hear of expiries).
+ */
+export type StoreListener = (change: { readonly id: string; readonly task: Task | undefined }) => void;
 
 /** What a store needs to register a task. It starts `queued`. */
 export interface NewTask {
@@ -42,8 +51,11 @@ export interface TaskStore {
    * step, so that of two submits of one key at once, one creates and the other finds.
    */
   create(task: NewTask): Promise<Task>;
-  /** Forgets a task at once, as if it never was: for a task that could not be started. */
-  delete(id: string): Promise<void>;
+  /**
+   * Forgets a live task at once, as if it never was: for a task that could not be started.
+   * With `finished`, a finished task too (the dashboard's delete).
+   */
+  delete(id: string, finished?: boolean): Promise<void>;
   /** The task with this id, or `undefined` when there is none (never was, or expired). */
   get(id: string): Promise<Task | undefined>;
   /**
@@ -76,6 +88,21 @@ export interface TaskStore {
   take(id: string): Promise<Task | undefined>;
   /** Calls `listener` after every change of the task until the returned function is called. */
   watch(id: string, listener: TaskListener): () => void;
+  /** Calls `listener` after every change of every task until the returned function is called. */
+  watchAll(listener: StoreListener): () => void;
+  /**
+   * The tasks matching `query`, newest first, a page at a time (see `TaskQuery`). A page costs
+   * O(page + log n) through the store's indexes (by status, route, owner, id prefix and
+   * word), never a walk of every task; a query no index narrows looks at `SCAN_BUDGET`
+   * tasks at most per page. Rejects with `InvalidArgumentError` for a bad query.
+   */
+  list(query?: TaskQuery): Promise<TaskPage>;
+  /** The job kept with a task to run it again (see `NewTask.rerun`), or `undefined`. */
+  rerun(id: string): Promise<Rerun | undefined>;
+  /** How many tasks of each status the store holds. */
+  counts(): Promise<TaskCounts>;
+  /** Per route and minute, what happened since `since` (ms since the epoch): at most the last `ACTIVITY_MINUTES`. */
+  activity(since: number): Promise<RouteMinute[]>;
   /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */
   close(): Promise<void>;
 }

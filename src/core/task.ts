@@ -75,8 +75,8 @@ export interface Task {
   /** The submit request's method and URL (path and query), for a task submitted over HTTP. */
   readonly method?: string;
   readonly url?: string;
-  /** The job and its route, kept so that the task can be run again (see `Rerun`); absent for inline tasks. */
-  readonly rerun?: Rerun;
+  /** Its job is kept, so that it can be run again (`TaskStore.rerun()`); absent for inline tasks. */
+  readonly rerunnable?: true;
 }
 
 /**

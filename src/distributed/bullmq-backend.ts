@@ -80,6 +80,15 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
       runInline: undefined,
       queueTimeouts: true,
       jobData: 'json',
+      // The worker processes that BullMQ knows for the queue: their Redis connections.
+      async stats() {
+        try {
+          const workers = (await tasks.getWorkers()) as Record<string, string>[];
+          return { workers: workers.map(({ name, addr, age, idle }) => ({ name, addr, age: Number(age), idle: Number(idle) })) };
+        } catch (error) {
+          throw new StoreUnavailableError({ cause: error });
+        }
+      },
       async runModule(id, job, route) {
         const { retries } = route;
         const data: QueuedTask = {

@@ -188,6 +188,16 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
   }
 
 
+  /**
+   * The pool as it is: its threads, how busy they were since it started (piscina's
+   * `utilization`, 0 to 1), and the tasks waiting for a thread. No pool yet: none of them.
+   */
+  get stats(): { threads: number; utilization: number; queued: number } {
+    const pool = this.#pool;
+    if (pool === undefined) return { threads: 0, utilization: 0, queued: 0 };
+    return { threads: pool.threads.length, utilization: pool.utilization, queued: pool.queueSize };
+  }
+
   /** Ends every thread; tasks still on the pool are rejected. */
   async close(): Promise<void> {
     // Tasks that replied and now run their effects after commit, on their threads: they have

@@ -17,6 +17,8 @@ import {
   type WorkerRouteOptions,
 } from '../core/options.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
+import { TaskAdmin } from '../core/admin.js';
+import { createDashboard, type DashboardOptions } from '../dashboard/router.js';
 import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
@@ -89,6 +91,13 @@ export interface AsyncApi {
   wait(id: string, options?: { owner?: string; timeout?: number; signal?: AbortSignal }): Promise<StatusDocument>;
   /** Cancels a queued or running task, as `DELETE` on its monitor; rejects with `TaskNotFoundError` or `TaskFinishedError`. */
   cancel(id: string, options?: { owner?: string }): Promise<StatusDocument>;
+  /**
+   * The dashboard: a page and its JSON API for every task of every owner (list, search,
+   * cancel, delete, run again, numbers per route, live changes), to mount where operators
+   * reach it: `app.use('/admin/tasks', requireAdmin, tasks.dashboard())`. By default only
+   * requests from this machine see it (see `authorize`).
+   */
+  dashboard(options?: DashboardOptions): RequestHandler;
 }
 
 
@@ -225,6 +234,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     };
   };
 
+  const admin = new TaskAdmin(registry, backend);
   const definitions = new Set<string>();
   const definitionContext: DefinitionContext = {
     registry,
@@ -270,6 +280,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       return toStatusDocument(await registry.cancel(id, ownerOption(cancelOptions, 'cancel()')));
     },
     router: createStatusRouter(registry, config),
+    dashboard(dashboardOptions) {
+      return createDashboard(admin, config, dashboardOptions);
+    },
     close(closeOptions) {
       const { timeout } = resolveCloseOptions(closeOptions);
       registry.close();

@@ -2,8 +2,11 @@ import Denque from 'denque';
 import { IdempotencyKeyReusedError, TaskLimitError } from '../core/errors.js';
 import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
-import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
+import type { NewTask, StoreListener, TaskListener, TaskStore } from '../core/store.js';
 import { canTransition, type Outcome, type Reply, type Rerun, type Task, type TaskStatus } from '../core/task.js';
+import { ACTIVITY_MINUTES, MINUTE, NO_ROUTE, newRouteMinute, recordEnd, type RouteMinute } from '../core/activity.js';
+import { MAX_WORDS, checkQuery, wordsOf, type TaskCounts, type TaskPage, type TaskQuery } from '../core/task-query.js';
+import { MemoryIndexes } from './memory-indexes.js';
 
 /** Options of `MemoryStore`. */
 export interface MemoryStoreOptions {
@@ -67,6 +70,8 @@ interface Extra {
   attempts: number | undefined;
   retryAt: number | undefined;
   rerun: Rerun | undefined;
+  /** The words of its messages it is indexed by (see MemoryIndexes). */
+  words: string[] | undefined;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -92,13 +97,16 @@ class MemoryTask implements Task {
     this.#extra =
       owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined
         ? undefined
-        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun };
+        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun, words: undefined };
   }
   readonly id: string;
   readonly createdAt: number;
 
   get rerun(): Rerun | undefined {
     return this.#extra?.rerun;
+  }
+  get rerunnable(): true | undefined {
+    return this.#extra?.rerun === undefined ? undefined : true;
   }
 
   get attempt(): number | undefined {
@@ -153,10 +161,36 @@ class MemoryTask implements Task {
     if (this.#extra !== undefined) this.#extra.retryAt = undefined;
   }
 
-  reported(progress: number, message: string | undefined): void {
+  /** Records progress; returns the words of the message it is not indexed by yet. */
+  reported(progress: number, message: string | undefined): string[] {
     const extra = this.#ensureExtra();
+    const changed = message !== undefined && message !== extra.message;
     extra.progress = progress;
     extra.message = message;
+    if (!changed) return [];
+    // Each word once: an index holds a task once under a word. (At most so many words, over
+    // all its messages: a task that reports a new sentence each time is found by its first ones.)
+    const own = this.ownWords;
+    const fresh: string[] = [];
+    for (const word of wordsOf(message)) {
+      const known = (extra.words ??= []);
+      if (known.length === MAX_WORDS * 4) break;
+      if (own.includes(word) || known.includes(word)) continue;
+      known.push(word);
+      fresh.push(word);
+    }
+    return fresh;
+  }
+
+  /** The words of its URL (a task from code: of its route), which it is indexed by from the start. */
+  get ownWords(): string[] {
+    return wordsOf(this.url ?? this.route ?? '');
+  }
+
+  /** Every word it is indexed by: its own, and its messages'. */
+  get words(): string[] {
+    const extra = this.#extra?.words;
+    return extra === undefined ? this.ownWords : [...this.ownWords, ...extra];
   }
 
   #ensureExtra(): Extra {
@@ -170,6 +204,7 @@ class MemoryTask implements Task {
       attempts: undefined,
       retryAt: undefined,
       rerun: undefined,
+      words: undefined,
     });
   }
 
@@ -179,11 +214,11 @@ class MemoryTask implements Task {
     const task: { -readonly [K in keyof Task]: Task[K] } = { id, owner, status, progress, message, createdAt, startedAt, finishedAt, reply, problem };
     if (readOnce) task.readOnce = readOnce;
     if (attempts !== undefined) Object.assign(task, { attempt, attempts }, retryAt === undefined ? {} : { retryAt });
-    const { route, method, url, rerun } = this;
+    const { route, method, url, rerunnable } = this;
     if (route !== undefined) task.route = route;
     if (method !== undefined) task.method = method;
     if (url !== undefined) task.url = url;
-    if (rerun !== undefined) task.rerun = rerun;
+    if (rerunnable) task.rerunnable = rerunnable;
     return task;
   }
 
@@ -209,6 +244,11 @@ export class MemoryStore implements TaskStore {
   readonly #keys = new Map<string, { readonly task: MemoryTask; readonly fingerprint: string }>();
   // One listener (the usual case: the task's runner) or a set of them, by task id.
   readonly #watchers = new Map<string, TaskListener | Set<TaskListener>>();
+  // Who hears of every task (the dashboard's event streams).
+  readonly #feed = new Set<StoreListener>();
+  readonly #indexes = new MemoryIndexes<MemoryTask>();
+  // The last minutes' activity: by minute, by route.
+  readonly #activity = new Map<number, Map<string, RouteMinute>>();
   readonly #ttl: number;
   readonly #maxTasks: number;
   #timer: NodeJS.Timeout | undefined;
@@ -243,20 +283,29 @@ export class MemoryStore implements TaskStore {
     const created = new MemoryTask(task, idempotency?.key);
     this.#tasks.set(task.id, created);
     if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
+    this.#indexes.add(created, created.ownWords);
+    this.#minute(created.route, Date.now()).submitted++;
+    this.#tell(created);
     return created;
   }
 
-  async delete(id: string): Promise<void> {
-    // Only live tasks are deleted this way; finished ones leave through the expiry queue.
+  async delete(id: string, finished = false): Promise<void> {
+    // (A finished one deleted here stays in the expiry queue, which lets go of it in time.)
     const task = this.#tasks.get(id);
-    if (task !== undefined && (task.status === 'queued' || task.status === 'running')) this.#remove(task);
+    if (task !== undefined && (finished || task.status === 'queued' || task.status === 'running')) this.#remove(task);
   }
 
-  // A task leaves, and its idempotency key with it.
+  async rerun(id: string): Promise<Rerun | undefined> {
+    return this.#tasks.get(id)?.rerun;
+  }
+
+  // A task leaves, with its idempotency key and its places in the indexes.
   #remove(task: MemoryTask): void {
     this.#tasks.delete(task.id);
     const { key } = task;
     if (key !== undefined && this.#keys.get(key)?.task === task) this.#keys.delete(key);
+    this.#indexes.remove(task, task.words);
+    if (this.#feed.size > 0) for (const listener of [...this.#feed]) listener({ id: task.id, task: undefined });
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -275,7 +324,9 @@ export class MemoryStore implements TaskStore {
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
     const task = this.#tasks.get(id);
     if (task === undefined || !(task.status === 'queued' || (takeOver && task.status === 'running'))) return false;
+    const from = task.status;
     task.started(at);
+    this.#indexes.moved(task, from);
     this.#notify(task);
     return true;
   }
@@ -283,7 +334,10 @@ export class MemoryStore implements TaskStore {
   async retry(id: string, attempt: number, at: number): Promise<boolean> {
     const task = this.#tasks.get(id);
     if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return false;
-    if (task.status === 'queued') task.started(Date.now());
+    if (task.status === 'queued') {
+      task.started(Date.now());
+      this.#indexes.moved(task, 'queued');
+    }
     task.retrying(attempt, at);
     this.#notify(task);
     return true;
@@ -292,15 +346,19 @@ export class MemoryStore implements TaskStore {
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
     const task = this.#tasks.get(id);
     if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return;
-    task.reported(fraction, message);
+    const words = task.reported(fraction, message);
+    if (words.length > 0) this.#indexes.addWords(task, words);
     this.#notify(task);
   }
 
   async finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined> {
     const task = this.#tasks.get(id);
     if (task === undefined || !canTransition(task.status, outcome.status, startedAt !== undefined)) return undefined;
+    const from = task.status;
     if (startedAt !== undefined && task.status === 'queued') task.started(startedAt);
     task.finished(outcome, at);
+    this.#indexes.moved(task, from);
+    recordEnd(this.#minute(task.route, Date.now()), task, task.status);
     if (this.#ttl !== Infinity) {
       this.#expiring.push(task);
       this.#arm();
@@ -322,6 +380,40 @@ export class MemoryStore implements TaskStore {
         if (now.size === 0) this.#watchers.delete(id);
       }
     };
+  }
+
+  watchAll(listener: StoreListener): () => void {
+    this.#feed.add(listener);
+    return () => void this.#feed.delete(listener);
+  }
+
+  async list(query?: TaskQuery): Promise<TaskPage> {
+    return this.#indexes.list(checkQuery(query));
+  }
+
+  async counts(): Promise<TaskCounts> {
+    return this.#indexes.counts();
+  }
+
+  async activity(since: number): Promise<RouteMinute[]> {
+    const records: RouteMinute[] = [];
+    const first = Math.max(since - (since % MINUTE), Date.now() - ACTIVITY_MINUTES * MINUTE);
+    for (const [minute, routes] of this.#activity) if (minute + MINUTE > first) for (const record of routes.values()) records.push(record);
+    return records;
+  }
+
+  // The record of a route's current minute; minutes past the kept ones are dropped.
+  #minute(route: string | undefined, now: number): RouteMinute {
+    const minute = now - (now % MINUTE);
+    let routes = this.#activity.get(minute);
+    if (routes === undefined) {
+      for (const old of this.#activity.keys()) if (old <= minute - ACTIVITY_MINUTES * MINUTE) this.#activity.delete(old);
+      this.#activity.set(minute, (routes = new Map()));
+    }
+    const name = route ?? NO_ROUTE;
+    let record = routes.get(name);
+    if (record === undefined) routes.set(name, (record = newRouteMinute(minute, name)));
+    return record;
   }
 
   /** Listeners watching the task `id`, or all tasks: a leak shows here. */
@@ -390,7 +482,12 @@ export class MemoryStore implements TaskStore {
     this.#timer.unref();
   }
 
+  #tell(task: MemoryTask): void {
+    if (this.#feed.size > 0) for (const listener of [...this.#feed]) listener({ id: task.id, task });
+  }
+
   #notify(task: MemoryTask): void {
+    this.#tell(task);
     if (this.#watchers.size === 0) return;
     const listeners = this.#watchers.get(task.id);
     if (listeners === undefined) return;

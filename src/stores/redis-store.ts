@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import { IdempotencyKeyReusedError, StoreUnavailableError, TaskLimitError } from '../core/errors.js';
 import { checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
-import type { NewTask, TaskListener, TaskStore } from '../core/store.js';
+import { ACTIVITY_MINUTES, MINUTE, NO_ROUTE, newRouteMinute, type RouteMinute } from '../core/activity.js';
+import type { NewTask, StoreListener, TaskListener, TaskStore } from '../core/store.js';
+import { MAX_WORDS, SCAN_BUDGET, checkQuery, encodeCursor, matches, startOf, wordsOf, type TaskCounts, type TaskPage, type TaskQuery } from '../core/task-query.js';
 import type { Outcome, Reply, Rerun, Task, TaskStatus } from '../core/task.js';
 
 /** Options of `RedisStore`. */
@@ -22,7 +24,8 @@ export interface RedisStoreOptions {
 //   b startedAt, f finishedAt, r reply, x problem, q read once (1; absent otherwise),
 //   k the Redis key of its idempotency key (absent without one), a attempt, n attempts,
 //   w when the next attempt starts (between attempts), u route, h method, l url,
-//   j the job kept to run the task again (its rerun).
+//   i the words it is found by, j 1 when its job is kept to run it again (as `job:<id>`),
+//   e when it expires, once finished.
 // An idempotency key is a string `<task id> <fingerprint>`, kept as long as its task: no
 // expiry while the task is live, the task's ttl from its end, deleted with it.
 // One string costs Redis less than a hash of the same fields once a value is longer than
@@ -32,149 +35,374 @@ export interface RedisStoreOptions {
 
 // Each change is published with the task's state (its JSON), so that watchers need not read
 // it; a state too big to send to every watching process (a large reply) is sent empty, and
-// read by the watchers that want it.
+// read by the watchers that want it; a removed task's is '-'.
+//
+// The indexes the dashboard lists by are sorted sets scored by creation time, with the id
+// as member: `all`, `s:<status>`, `r:<route>`, `o:<owner>`, `w:<word>` (words of the URL and
+// the messages, which the task lists in `i`), and `ids`, the ids in lower case for a prefix
+// search by lexical range. `index` scores each task by its expiry (+inf while live): a
+// finished task expires `ttl` after it finished (its `e`), when the next script's sweep
+// takes it out of every index and deletes it; its key itself lives GRACE longer, so that
+// the sweep can read what to take it out of, and is gone by then even if no process sweeps.
+// `activity:<minute>` counts per route what was submitted and how it ended, and histograms
+// of its queue and run times, for the last minutes.
+const GRACE = 60_000;
+const SWEEP_INTERVAL = 10_000;
 const helpers = `
+  local P = ARGV[1]
   local function publishState(channel, state)
     if #state > 65536 then state = '' end
     redis.call('PUBLISH', channel, state)
   end
   local function keep(key, state)
     redis.call('SET', key, state, 'KEEPTTL')
+  end
+  local function moveStatus(id, task, to)
+    if task.s ~= to then
+      redis.call('ZREM', P .. 's:' .. task.s, id)
+      redis.call('ZADD', P .. 's:' .. to, task.c, id)
+    end
+  end
+  local function unindex(id, task)
+    redis.call('ZREM', P .. 'all', id)
+    redis.call('ZREM', P .. 's:' .. task.s, id)
+    if task.u then redis.call('ZREM', P .. 'r:' .. task.u, id) end
+    if task.o then redis.call('ZREM', P .. 'o:' .. task.o, id) end
+    redis.call('ZREM', P .. 'ids', id)
+    if task.i then for _, word in ipairs(task.i) do redis.call('ZREM', P .. 'w:' .. word, id) end end
+    redis.call('ZREM', P .. 'index', id)
+    if task.k then redis.call('DEL', task.k) end
+    if task.j then redis.call('DEL', P .. 'job:' .. id) end
+    redis.call('DEL', P .. 'task:' .. id)
+  end
+  -- Removes up to max tasks that have expired by now.
+  local function sweep(now, max)
+    local ids = redis.call('ZRANGEBYSCORE', P .. 'index', '-inf', now, 'LIMIT', 0, max)
+    for _, id in ipairs(ids) do
+      local text = redis.call('GET', P .. 'task:' .. id)
+      if text then unindex(id, cjson.decode(text)) else redis.call('ZREM', P .. 'index', id) end
+      redis.call('PUBLISH', ARGV[2] .. id, '-')
+    end
+    return #ids
+  end
+  local function bucketOf(ms)
+    if ms <= 1 then return 0 end
+    return math.ceil(math.log(ms) / math.log(${2 ** 0.25}) - 1e-9)
+  end
+  -- Counts an event of a route in the current minute's activity.
+  local function count(now, route, field, by)
+    local minute = now - (now % ${MINUTE})
+    local key = P .. 'activity:' .. minute
+    redis.call('HINCRBY', key, (route or '${NO_ROUTE}') .. '\\n' .. field, by or 1)
+    redis.call('PEXPIRE', key, ${(ACTIVITY_MINUTES + 1) * MINUTE})
+  end
+  local function expired(task, now)
+    return task.e ~= nil and task.e <= now
   end`;
 
-// The transitions of core/task.ts canTransition(), as each script checks them.
+// The transitions of core/task.ts canTransition(), as each script checks them. Every script
+// takes ARGV[1], the prefix of the store's keys, and ARGV[2], that of its channels.
 const scripts = {
-  // KEYS: index, task, idempotency key (its name even when unused: ARGV[6] says).
-  // ARGV: now, max (-1: none), id, state, fingerprint, has key ('1'), prefix of task keys.
+  // ARGV: prefixes, now, max (-1: none), id, state, fingerprint, idempotency key ('' for
+  // none), words (space-separated).
   // Returns 1 (created), 0 (full), -1 (key used for another request), or the state of the
   // key's task and its id.
   asyncApiCreateTask: {
-    numberOfKeys: 3,
     lua: `
-      if ARGV[6] == '1' then
-        local known = redis.call('GET', KEYS[3])
+      local now = tonumber(ARGV[3])
+      local id = ARGV[5]
+      local keyName = ARGV[8]
+      if keyName ~= '' then
+        local known = redis.call('GET', keyName)
         if known then
           local space = string.find(known, ' ', 1, true)
-          local id = string.sub(known, 1, space - 1)
-          if string.sub(known, space + 1) ~= ARGV[5] then return -1 end
-          local text = redis.call('GET', ARGV[7] .. id)
-          if text then return {id, text} end
+          local other = string.sub(known, 1, space - 1)
+          if string.sub(known, space + 1) ~= ARGV[7] then return -1 end
+          local text = redis.call('GET', P .. 'task:' .. other)
+          if text and not expired(cjson.decode(text), now) then return {other, text} end
         end
       end
-      redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-      if ARGV[2] ~= '-1' and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-      redis.call('ZADD', KEYS[1], '+inf', ARGV[3])
-      redis.call('SET', KEYS[2], ARGV[4])
-      if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. ARGV[5]) end
+      sweep(now, 100)
+      if ARGV[4] ~= '-1' and redis.call('ZCOUNT', P .. 'index', '(' .. ARGV[3], '+inf') >= tonumber(ARGV[4]) then return 0 end
+      local task = cjson.decode(ARGV[6])
+      redis.call('ZADD', P .. 'index', '+inf', id)
+      redis.call('SET', P .. 'task:' .. id, ARGV[6])
+      if keyName ~= '' then redis.call('SET', keyName, id .. ' ' .. ARGV[7]) end
+      if ARGV[9] ~= '' then redis.call('SET', P .. 'job:' .. id, ARGV[9]) end
+      redis.call('ZADD', P .. 'all', task.c, id)
+      redis.call('ZADD', P .. 's:queued', task.c, id)
+      if task.u then redis.call('ZADD', P .. 'r:' .. task.u, task.c, id) end
+      if task.o then redis.call('ZADD', P .. 'o:' .. task.o, task.c, id) end
+      redis.call('ZADD', P .. 'ids', 0, id)
+      if task.i then for _, word in ipairs(task.i) do redis.call('ZADD', P .. 'w:' .. word, task.c, id) end end
+      count(now, task.u, 'submitted')
+      publishState(ARGV[2] .. id, ARGV[6])
       return 1`,
   },
-  // KEYS: task. ARGV: at, takeOver, channel.
+  // ARGV: prefixes, id, at, takeOver.
   asyncApiStartTask: {
-    numberOfKeys: 1,
     lua: `
-      local text = redis.call('GET', KEYS[1])
+      local id = ARGV[3]
+      local key = P .. 'task:' .. id
+      local text = redis.call('GET', key)
       if not text then return 0 end
       local task = cjson.decode(text)
-      if task.s == 'queued' or (ARGV[2] == '1' and task.s == 'running') then
+      if task.s == 'queued' or (ARGV[5] == '1' and task.s == 'running') then
+        moveStatus(id, task, 'running')
         task.s = 'running'
-        task.b = tonumber(ARGV[1])
+        task.b = tonumber(ARGV[4])
         task.w = nil
         local state = cjson.encode(task)
-        keep(KEYS[1], state)
-        publishState(ARGV[3], state)
+        keep(key, state)
+        publishState(ARGV[2] .. id, state)
         return 1
       end
       return 0`,
   },
-  // KEYS: task. ARGV: attempt, at, now, channel.
+  // ARGV: prefixes, id, attempt, at, now.
   asyncApiRetryTask: {
-    numberOfKeys: 1,
     lua: `
-      local text = redis.call('GET', KEYS[1])
+      local id = ARGV[3]
+      local key = P .. 'task:' .. id
+      local text = redis.call('GET', key)
       if not text then return 0 end
       local task = cjson.decode(text)
       if task.s == 'queued' then
+        moveStatus(id, task, 'running')
         task.s = 'running'
-        task.b = tonumber(ARGV[3])
+        task.b = tonumber(ARGV[6])
       elseif task.s ~= 'running' then
         return 0
       end
-      task.a = tonumber(ARGV[1])
-      task.w = tonumber(ARGV[2])
+      task.a = tonumber(ARGV[4])
+      task.w = tonumber(ARGV[5])
       local state = cjson.encode(task)
-      keep(KEYS[1], state)
-      publishState(ARGV[4], state)
+      keep(key, state)
+      publishState(ARGV[2] .. id, state)
       return 1`,
   },
-  // KEYS: task. ARGV: fraction, message, hasMessage, channel.
+  // ARGV: prefixes, id, fraction, message, hasMessage, words of the message (space-separated).
   asyncApiProgressTask: {
-    numberOfKeys: 1,
     lua: `
-      local text = redis.call('GET', KEYS[1])
+      local id = ARGV[3]
+      local key = P .. 'task:' .. id
+      local text = redis.call('GET', key)
       if not text then return 0 end
       local task = cjson.decode(text)
       if task.s ~= 'queued' and task.s ~= 'running' then return 0 end
-      task.p = tonumber(ARGV[1])
-      if ARGV[3] == '1' then task.m = ARGV[2] else task.m = nil end
+      task.p = tonumber(ARGV[4])
+      if ARGV[6] == '1' then task.m = ARGV[5] else task.m = nil end
+      if ARGV[7] ~= '' then
+        -- The task is found by the words of each of its messages, up to a bound.
+        local words = task.i or {}
+        local known = {}
+        for _, word in ipairs(words) do known[word] = true end
+        for word in string.gmatch(ARGV[7], '%S+') do
+          if not known[word] and #words < ${MAX_WORDS * 4} then
+            known[word] = true
+            words[#words + 1] = word
+            redis.call('ZADD', P .. 'w:' .. word, task.c, id)
+          end
+        end
+        if #words > 0 then task.i = words end
+      end
       local state = cjson.encode(task)
-      keep(KEYS[1], state)
-      publishState(ARGV[4], state)
+      keep(key, state)
+      publishState(ARGV[2] .. id, state)
       return 1`,
   },
-  // KEYS: task, index. ARGV: status, at, field ('' for none), JSON value, id, channel, startedAt ('' for none).
+  // ARGV: prefixes, id, status, at, field ('' for none), JSON value, startedAt ('' for none), now.
   asyncApiFinishTask: {
-    numberOfKeys: 2,
     lua: `
-      local text = redis.call('GET', KEYS[1])
+      local id = ARGV[3]
+      local key = P .. 'task:' .. id
+      local text = redis.call('GET', key)
       if not text then return nil end
       local task = cjson.decode(text)
-      local to = ARGV[1]
-      local ran = ARGV[7] ~= ''
+      local to = ARGV[4]
+      local ran = ARGV[8] ~= ''
       if not (task.s == 'running' or (task.s == 'queued' and (to ~= 'succeeded' or ran))) then return nil end
-      if ran and task.s == 'queued' then task.b = tonumber(ARGV[7]) end
+      if ran and task.s == 'queued' then task.b = tonumber(ARGV[8]) end
+      moveStatus(id, task, to)
+      local now = tonumber(ARGV[9])
       task.s = to
-      task.f = tonumber(ARGV[2])
+      task.f = tonumber(ARGV[5])
       task.w = nil
-      local state = cjson.encode(task)
-      if ARGV[3] ~= '' then state = string.sub(state, 1, -2) .. ',"' .. ARGV[3] .. '":' .. ARGV[4] .. '}' end
       local ttl = task.t
+      if ttl and ttl ~= -1 then task.e = now + ttl end
+      local state = cjson.encode(task)
+      if ARGV[6] ~= '' then state = string.sub(state, 1, -2) .. ',"' .. ARGV[6] .. '":' .. ARGV[7] .. '}' end
       if ttl and ttl ~= -1 then
-        redis.call('SET', KEYS[1], state, 'PX', ttl)
-        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + ttl, ARGV[5])
-        if task.k then redis.call('PEXPIRE', task.k, ttl) end
+        redis.call('SET', key, state, 'PX', ttl + ${GRACE})
+        redis.call('ZADD', P .. 'index', task.e, id)
+        if task.k then redis.call('PEXPIRE', task.k, ttl + ${GRACE}) end
+        if task.j then redis.call('PEXPIRE', P .. 'job:' .. id, ttl + ${GRACE}) end
       else
-        redis.call('SET', KEYS[1], state)
+        redis.call('SET', key, state)
       end
-      publishState(ARGV[6], state)
+      count(now, task.u, to)
+      if task.b then
+        count(now, task.u, 'queue:' .. bucketOf(task.b - task.c))
+        count(now, task.u, 'run:' .. bucketOf(task.f - task.b))
+      end
+      publishState(ARGV[2] .. id, state)
       return state`,
   },
-  // KEYS: task, index. ARGV: id. A finished task is deleted and returned; a live one returned.
+  // ARGV: prefixes, id, now. A finished task is deleted and returned; a live one returned.
   asyncApiTakeTask: {
-    numberOfKeys: 2,
     lua: `
-      local text = redis.call('GET', KEYS[1])
+      local id = ARGV[3]
+      local text = redis.call('GET', P .. 'task:' .. id)
       if not text then return nil end
       local task = cjson.decode(text)
+      if expired(task, tonumber(ARGV[4])) then return nil end
       if task.s ~= 'queued' and task.s ~= 'running' then
-        redis.call('DEL', KEYS[1])
-        redis.call('ZREM', KEYS[2], ARGV[1])
-        if task.k then redis.call('DEL', task.k) end
+        unindex(id, task)
+        redis.call('PUBLISH', ARGV[2] .. id, '-')
       end
       return text`,
   },
-  // KEYS: task, index. ARGV: id.
+  // ARGV: prefixes, id, finished too ('1': the dashboard's delete; else only a live task).
   asyncApiDeleteTask: {
-    numberOfKeys: 2,
     lua: `
-      local text = redis.call('GET', KEYS[1])
-      if not text then return 1 end
+      local id = ARGV[3]
+      local text = redis.call('GET', P .. 'task:' .. id)
+      if not text then return 0 end
       local task = cjson.decode(text)
-      if task.s == 'queued' or task.s == 'running' then
-        redis.call('DEL', KEYS[1])
-        redis.call('ZREM', KEYS[2], ARGV[1])
-        if task.k then redis.call('DEL', task.k) end
+      if ARGV[4] == '1' or task.s == 'queued' or task.s == 'running' then
+        unindex(id, task)
+        redis.call('PUBLISH', ARGV[2] .. id, '-')
+        return 1
       end
-      return 1`,
+      return 0`,
+  },
+  // ARGV: prefixes, now. The sweep alone, for a store that is not asked for anything else.
+  asyncApiSweepTasks: {
+    lua: `return sweep(tonumber(ARGV[3]), 1000)`,
+  },
+  // ARGV: prefixes, now. Counts per status, after a sweep.
+  asyncApiCountTasks: {
+    lua: `
+      while sweep(tonumber(ARGV[3]), 1000) == 1000 do end
+      return {
+        redis.call('ZCARD', P .. 's:queued'), redis.call('ZCARD', P .. 's:running'), redis.call('ZCARD', P .. 's:succeeded'),
+        redis.call('ZCARD', P .. 's:failed'), redis.call('ZCARD', P .. 's:canceled'),
+      }`,
+  },
+  // ARGV: prefixes, now, start score ('+inf' for none), start id, from score ('-inf' for
+  // none), limit, budget, statuses (space-separated, '' for any), route, owner, id prefix,
+  // words (space-separated), then the keys of the indexes that apply (the smallest is walked).
+  // Returns the next position (score, id; '' for none) and the ids and states found.
+  asyncApiListTasks: {
+    lua: `
+      local now = tonumber(ARGV[3])
+      sweep(now, 1000)
+      local startScore, startId, fromScore = ARGV[4], ARGV[5], ARGV[6]
+      local limit, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
+      local statuses = {}
+      local anyStatus = ARGV[9] == ''
+      for status in string.gmatch(ARGV[9], '%S+') do statuses[status] = true end
+      local route, owner, prefix = ARGV[10], ARGV[11], ARGV[12]
+      local words = {}
+      for word in string.gmatch(ARGV[13], '%S+') do words[#words + 1] = word end
+      local start = tonumber(startScore)
+      local from = tonumber(fromScore)
+      local found = {}
+      local orphans = {}
+      local scanned = 0
+      local lastScore, lastId
+      local nextScore, nextId = '', ''
+
+      -- Whether the task with this state matches the query (its words are checked again by the caller).
+      local function fits(id, task)
+        if expired(task, now) then return false end
+        if not anyStatus and not statuses[task.s] then return false end
+        if route ~= '' and task.u ~= route then return false end
+        if owner ~= '' and task.o ~= owner then return false end
+        if prefix ~= '' and string.sub(string.lower(id), 1, #prefix) ~= prefix then return false end
+        if #words > 0 then
+          local has = {}
+          for _, word in ipairs(task.i or {}) do has[word] = true end
+          for _, word in ipairs(words) do if not has[word] then return false end end
+        end
+        return true
+      end
+
+      -- Looks at one candidate; false once the page is full or the budget spent.
+      local function visit(id, score, key)
+        if scanned == budget then
+          nextScore, nextId = lastScore, lastId
+          return false
+        end
+        scanned = scanned + 1
+        lastScore, lastId = score, id
+        local text = redis.call('GET', P .. 'task:' .. id)
+        if not text then
+          orphans[#orphans + 1] = {key, id}
+        elseif fits(id, cjson.decode(text)) then
+          found[#found + 1] = id
+          found[#found + 1] = text
+          if #found == 2 * limit then
+            nextScore, nextId = score, id
+            return false
+          end
+        end
+        return true
+      end
+
+      local function older(score, id)
+        return start == nil or score < start or (score == start and id < startId)
+      end
+
+      local walked = false
+      if prefix ~= '' then
+        -- An id prefix: its ids by lexical range, when they are few, sorted newest first.
+        local ids = redis.call('ZRANGEBYLEX', P .. 'ids', '[' .. prefix, '(' .. prefix .. '\\255', 'LIMIT', 0, 1001)
+        if #ids <= 1000 then
+          walked = true
+          local rows = {}
+          for _, id in ipairs(ids) do
+            local score = redis.call('ZSCORE', P .. 'all', id)
+            if score then rows[#rows + 1] = {tonumber(score), id} end
+          end
+          table.sort(rows, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+          for _, row in ipairs(rows) do
+            if (from == nil or row[1] >= from) and older(row[1], row[2]) then
+              if not visit(row[2], row[1], P .. 'all') then break end
+            end
+          end
+        end
+      end
+      if not walked then
+        -- The smallest index that applies, newest first from the start.
+        local key, size = nil, nil
+        for i = 14, #ARGV do
+          local n = redis.call('ZCARD', ARGV[i])
+          if size == nil or n < size then key, size = ARGV[i], n end
+        end
+        local rank = 0
+        if start ~= nil then
+          rank = redis.call('ZCOUNT', key, '(' .. startScore, '+inf')
+          local ties = redis.call('ZRANGEBYSCORE', key, startScore, startScore)
+          for _, id in ipairs(ties) do if id >= startId then rank = rank + 1 end end
+        end
+        local done = false
+        while not done do
+          local rows = redis.call('ZREVRANGE', key, rank, rank + 99, 'WITHSCORES')
+          if #rows == 0 then break end
+          rank = rank + #rows / 2
+          for i = 1, #rows, 2 do
+            local score = tonumber(rows[i + 1])
+            if from ~= nil and score < from then done = true break end
+            if not visit(rows[i], score, key) then done = true break end
+          end
+        end
+      end
+      -- Ids whose task is gone without a sweep (no process ran for a while): out of the index walked.
+      for _, orphan in ipairs(orphans) do redis.call('ZREM', orphan[1], orphan[2]) end
+      local result = {tostring(nextScore), nextId}
+      for _, value in ipairs(found) do result[#result + 1] = value end
+      return result`,
   },
 } as const;
 
@@ -220,12 +448,19 @@ interface StoredTask {
   u?: string;
   h?: string;
   l?: string;
-  j?: Rerun;
+  /** Words it is found by. */
+  i?: string[];
+  /** 1: its job is kept (at `job:<id>`) to run it again. */
+  j?: 1;
+  /** When it expires (ms since the epoch), once finished. */
+  e?: number;
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
   if (text === null || text === '') return undefined;
   const task = JSON.parse(text) as StoredTask;
+  // Expired, and not yet swept out of the indexes.
+  if (task.e !== undefined && task.e <= Date.now()) return undefined;
   const found: Task = {
     id,
     owner: task.o,
@@ -248,7 +483,7 @@ function fromState(id: string, text: string | null): Task | undefined {
   if (task.u !== undefined) extra.route = task.u;
   if (task.h !== undefined) extra.method = task.h;
   if (task.l !== undefined) extra.url = task.l;
-  if (task.j !== undefined) extra.rerun = task.j;
+  if (task.j === 1) extra.rerunnable = true;
   return found;
 }
 
@@ -266,6 +501,8 @@ export class RedisStore implements TaskStore {
   readonly #ttl: number;
   readonly #maxTasks: number;
   readonly #listeners = new Map<string, Set<TaskListener>>();
+  readonly #feed = new Set<StoreListener>();
+  readonly #sweeper: NodeJS.Timeout;
   #subscriber: Redis | undefined;
   #everReady = false;
 
@@ -275,11 +512,16 @@ export class RedisStore implements TaskStore {
     this.#prefix = (given.prefix as string | undefined) ?? 'express-async-api';
     this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'RedisStore options.ttl', true);
     this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'RedisStore options.maxTasks');
+    // Expired tasks leave the indexes as other scripts run, and at least this often.
+    this.#sweeper = setInterval(() => {
+      if (this.#client.status === 'ready') this.#client.asyncApiSweepTasks(...this.#prefixes, Date.now()).catch(() => {});
+    }, SWEEP_INTERVAL);
+    this.#sweeper.unref();
     if (this.#client.status === 'ready') this.#everReady = true;
     else this.#client.once('ready', () => (this.#everReady = true));
     for (const [name, script] of Object.entries(scripts)) {
       if (typeof (this.#client as unknown as Record<string, unknown>)[name] !== 'function') {
-        this.#client.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: helpers + script.lua });
+        this.#client.defineCommand(name, { numberOfKeys: 0, lua: helpers + script.lua });
       }
     }
   }
@@ -291,14 +533,6 @@ export class RedisStore implements TaskStore {
 
   #key(key: string): string {
     return `{${this.#prefix}}:key:${key}`;
-  }
-
-  get #index(): string {
-    return `{${this.#prefix}}:index`;
-  }
-
-  #channel(id: string): string {
-    return `${this.#prefix}:changed:${id}`;
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
@@ -333,62 +567,74 @@ export class RedisStore implements TaskStore {
     return this.#connected;
   }
 
+  // The prefixes every script takes: of the store's keys, and of its channels.
+  get #prefixes(): [string, string] {
+    return [`{${this.#prefix}}:`, `${this.#prefix}:changed:`];
+  }
+
   async create(task: NewTask): Promise<Task> {
     const { id, owner, createdAt, readOnce } = task;
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
     if (owner !== undefined) state.o = owner;
     if (readOnce === true) state.q = 1;
     const { idempotency, attempts, route, method, url, rerun } = task;
-    if (route !== undefined) state.u = route;
-    if (method !== undefined) state.h = method;
-    if (url !== undefined) state.l = url;
-    if (rerun !== undefined) state.j = rerun;
     if (attempts !== undefined) {
       state.a = 1;
       state.n = attempts;
     }
-    const keyName = this.#key(idempotency?.key ?? '-');
+    if (route !== undefined) state.u = route;
+    if (method !== undefined) state.h = method;
+    if (url !== undefined) state.l = url;
+    const words = wordsOf(url ?? route ?? '');
+    if (words.length > 0) state.i = words;
+    if (rerun !== undefined) state.j = 1;
+    const keyName = idempotency === undefined ? '' : this.#key(idempotency.key);
     if (idempotency !== undefined) state.k = keyName;
+    const text = JSON.stringify(state);
     const created = (await this.#run(() =>
       this.#client.asyncApiCreateTask(
-        this.#index,
-        this.#task(id),
-        keyName,
+        ...this.#prefixes,
         Date.now(),
         this.#maxTasks === Infinity ? -1 : this.#maxTasks,
         id,
-        JSON.stringify(state),
+        text,
         idempotency?.fingerprint ?? '',
-        idempotency === undefined ? '0' : '1',
-        this.#task(''),
+        keyName,
+        // The job kept to run it again: beside the task, as JSON that no script decodes.
+        rerun === undefined ? '' : JSON.stringify(rerun),
       ),
     )) as number | [string, string];
     if (created === 0) throw new TaskLimitError(this.#maxTasks);
     if (created === -1) throw new IdempotencyKeyReusedError();
     if (Array.isArray(created)) return fromState(created[0], created[1])!;
-    return fromState(id, JSON.stringify(state))!;
+    return fromState(id, text)!;
   }
 
   async take(id: string): Promise<Task | undefined> {
-    return fromState(id, (await this.#run(() => this.#client.asyncApiTakeTask(this.#task(id), this.#index, id))) as string | null);
+    return fromState(id, (await this.#run(() => this.#client.asyncApiTakeTask(...this.#prefixes, id, Date.now()))) as string | null);
   }
 
   async get(id: string): Promise<Task | undefined> {
     return fromState(id, await this.#run(() => this.#client.get(this.#task(id))));
   }
 
+  async rerun(id: string): Promise<Rerun | undefined> {
+    const [text, job] = (await this.#run(() => this.#client.mget(this.#task(id), `{${this.#prefix}}:job:${id}`))) as [string | null, string | null];
+    if (fromState(id, text) === undefined || job === null) return undefined;
+    return JSON.parse(job) as Rerun;
+  }
+
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
-    return (await this.#run(() => this.#client.asyncApiStartTask(this.#task(id), at, takeOver ? '1' : '0', this.#channel(id)))) === 1;
+    return (await this.#run(() => this.#client.asyncApiStartTask(...this.#prefixes, id, at, takeOver ? '1' : '0'))) === 1;
   }
 
   async retry(id: string, attempt: number, at: number): Promise<boolean> {
-    return (await this.#run(() => this.#client.asyncApiRetryTask(this.#task(id), attempt, at, Date.now(), this.#channel(id)))) === 1;
+    return (await this.#run(() => this.#client.asyncApiRetryTask(...this.#prefixes, id, attempt, at, Date.now()))) === 1;
   }
 
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
-    await this.#run(() =>
-      this.#client.asyncApiProgressTask(this.#task(id), fraction, message ?? '', message === undefined ? '0' : '1', this.#channel(id)),
-    );
+    const words = message === undefined ? '' : wordsOf(message).join(' ');
+    await this.#run(() => this.#client.asyncApiProgressTask(...this.#prefixes, id, fraction, message ?? '', message === undefined ? '0' : '1', words));
   }
 
   async finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined> {
@@ -399,13 +645,92 @@ export class RedisStore implements TaskStore {
           ? ['x', JSON.stringify(outcome.problem)]
           : ['', ''];
     const state = (await this.#run(() =>
-      this.#client.asyncApiFinishTask(this.#task(id), this.#index, outcome.status, at, field, value, id, this.#channel(id), startedAt ?? ''),
+      this.#client.asyncApiFinishTask(...this.#prefixes, id, outcome.status, at, field, value, startedAt ?? '', Date.now()),
     )) as string | null;
     return fromState(id, state);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.#run(() => this.#client.asyncApiDeleteTask(this.#task(id), this.#index, id));
+  async delete(id: string, finished = false): Promise<void> {
+    await this.#run(() => this.#client.asyncApiDeleteTask(...this.#prefixes, id, finished ? '1' : '0'));
+  }
+
+  async list(query?: TaskQuery): Promise<TaskPage> {
+    const checked = checkQuery(query);
+    const start = startOf(checked);
+    const keys = (name: string) => `{${this.#prefix}}:${name}`;
+    const indexes = [keys('all')];
+    if (checked.status?.size === 1) indexes.push(keys(`s:${[...checked.status][0]}`));
+    if (checked.route !== undefined) indexes.push(keys(`r:${checked.route}`));
+    if (checked.owner !== undefined) indexes.push(keys(`o:${checked.owner}`));
+    for (const word of checked.words) indexes.push(keys(`w:${word}`));
+    const result = (await this.#run(() =>
+      this.#client.asyncApiListTasks(
+        ...this.#prefixes,
+        Date.now(),
+        start === undefined ? '+inf' : start.at,
+        start === undefined ? '' : start.id,
+        checked.from === -Infinity ? '-inf' : checked.from,
+        checked.limit,
+        SCAN_BUDGET,
+        checked.status === undefined ? '' : [...checked.status].join(' '),
+        checked.route ?? '',
+        checked.owner ?? '',
+        checked.id ?? '',
+        checked.words.join(' '),
+        ...indexes,
+      ),
+    )) as string[];
+    const tasks: Task[] = [];
+    for (let i = 2; i < result.length; i += 2) {
+      const task = fromState(result[i]!, result[i + 1]!);
+      // The words are checked against its message now (the index knows its earlier ones too).
+      if (task !== undefined && matches(task, checked)) tasks.push(task);
+    }
+    const [at, id] = result as [string, string];
+    return { tasks, next: id === '' ? undefined : encodeCursor({ at: Number(at), id }) };
+  }
+
+  async counts(): Promise<TaskCounts> {
+    const [queued, running, succeeded, failed, canceled] = (await this.#run(() => this.#client.asyncApiCountTasks(...this.#prefixes, Date.now()))) as number[];
+    return { queued: queued!, running: running!, succeeded: succeeded!, failed: failed!, canceled: canceled! };
+  }
+
+  async activity(since: number): Promise<RouteMinute[]> {
+    const now = Date.now();
+    const first = Math.max(since - (since % MINUTE), now - (now % MINUTE) - (ACTIVITY_MINUTES - 1) * MINUTE);
+    const minutes: number[] = [];
+    for (let minute = first; minute <= now; minute += MINUTE) minutes.push(minute);
+    const pipeline = this.#client.pipeline();
+    for (const minute of minutes) pipeline.hgetall(`{${this.#prefix}}:activity:${minute}`);
+    const results = await this.#run(() => pipeline.exec());
+    const records: RouteMinute[] = [];
+    minutes.forEach((minute, i) => {
+      const fields = (results?.[i]?.[1] ?? {}) as Record<string, string>;
+      const routes = new Map<string, RouteMinute>();
+      for (const [field, value] of Object.entries(fields)) {
+        const newline = field.lastIndexOf('\n');
+        const route = field.slice(0, newline);
+        const name = field.slice(newline + 1);
+        let record = routes.get(route);
+        if (record === undefined) routes.set(route, (record = newRouteMinute(minute, route)));
+        const count = Number(value);
+        if (name === 'submitted' || name === 'succeeded' || name === 'failed' || name === 'canceled') record[name] += count;
+        else if (name.startsWith('run:')) record.run[Number(name.slice(4))] = count;
+        else if (name.startsWith('queue:')) record.queue[Number(name.slice(6))] = count;
+      }
+      records.push(...routes.values());
+    });
+    return records;
+  }
+
+  /**
+   * Calls `listener` with every change of every task of the store, from every process,
+   * through the one pattern subscription (see `watch`).
+   */
+  watchAll(listener: StoreListener): () => void {
+    this.#feed.add(listener);
+    if (this.#subscribed === undefined) this.#subscribe();
+    return () => void this.#feed.delete(listener);
   }
 
   /**
@@ -446,7 +771,8 @@ export class RedisStore implements TaskStore {
     const prefix = `${this.#prefix}:changed:`;
     subscriber.on('pmessage', (_pattern: string, channel: string, state: string) => {
       const id = channel.slice(prefix.length);
-      if (!this.#listeners.has(id)) return;
+      if (this.#feed.size > 0) this.#tellFeed(id, state);
+      if (!this.#listeners.has(id) || state === '-') return;
       if (state === '') this.#read(id);
       else this.#tell(id, fromState(id, state));
     });
@@ -454,6 +780,15 @@ export class RedisStore implements TaskStore {
       if (this.#subscribed === subscribed) this.#subscribed = true;
     });
     this.#subscribed = subscribed;
+  }
+
+  #tellFeed(id: string, state: string): void {
+    const tell = (task: Task | undefined): void => {
+      for (const listener of [...this.#feed]) listener({ id, task });
+    };
+    if (state === '-') tell(undefined);
+    else if (state === '') this.get(id).then(tell, () => {});
+    else tell(fromState(id, state));
   }
 
   #read(id: string): void {
@@ -468,7 +803,9 @@ export class RedisStore implements TaskStore {
 
   /** Stops watching; the command client is its owner's to close. */
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     this.#listeners.clear();
+    this.#feed.clear();
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
     this.#subscribed = undefined;

@@ -1,0 +1,218 @@
+// What an operator may do with every task, whoever owns it: list and search them, read one,
+// cancel or delete it, run a worker task again, and follow the changes and the numbers. The
+// dashboard serves it over HTTP; it knows nothing of HTTP.
+import { ACTIVITY_MINUTES, MINUTE, addHistogram, percentiles, type RouteMinute } from './activity.js';
+import type { Backend } from './backend.js';
+import { NotRerunnableError, TaskFinishedError, TaskNotFoundError } from './errors.js';
+import type { TaskRegistry } from './registry.js';
+import { checkQuery, matches, type TaskCounts, type TaskPage, type TaskQuery } from './task-query.js';
+import { isFinished, type Task } from './task.js';
+
+/** The windows the numbers of a route are summed over, in minutes. */
+export const WINDOWS = [1, 5, 15] as const;
+
+/** A route's numbers over a window. */
+export interface WindowStats {
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+  /** Run times (start to end) and queue waits (submit to start), in ms, read from histograms. */
+  run: { p50: number; p95: number; p99: number } | null;
+  queue: { p50: number; p95: number; p99: number } | null;
+}
+
+/** A route's numbers: per window, and per minute over the last quarter hour, oldest first. */
+export interface RouteStats {
+  route: string;
+  windows: Record<'1m' | '5m' | '15m', WindowStats>;
+  series: { at: number; submitted: number; succeeded: number; failed: number; canceled: number; runP95: number | null }[];
+}
+
+/** What a backend tells of where its tasks run (see `Backend.stats`). */
+export interface BackendStats {
+  /** The worker-thread pool of this process. */
+  threads?: { threads: number; utilization: number; queued: number };
+  /** The worker processes the queue knows of (BullMQ's `Queue.getWorkers()`). */
+  workers?: { name?: string; addr?: string; age?: number; idle?: number }[];
+}
+
+export interface Stats extends BackendStats {
+  counts: TaskCounts;
+  routes: RouteStats[];
+}
+
+/** The changes of the tasks a query matches, as `TaskAdmin.follow()` gives them. */
+export interface Changes {
+  /** Tasks that changed and match the query, as they are now. */
+  readonly tasks: readonly Task[];
+  /** Tasks that changed and match it no more, or were removed. */
+  readonly removed: readonly string[];
+}
+
+/** At most this many batches of changes a second per follower. */
+const FLUSH_INTERVAL = 100;
+
+export class TaskAdmin {
+  readonly #registry: TaskRegistry;
+  readonly #backend: Backend;
+
+  constructor(registry: TaskRegistry, backend: Backend) {
+    this.#registry = registry;
+    this.#backend = backend;
+  }
+
+  list(query?: TaskQuery): Promise<TaskPage> {
+    return this.#backend.store.list(query);
+  }
+
+  counts(): Promise<TaskCounts> {
+    return this.#backend.store.counts();
+  }
+
+  /** The task, whoever owns it; rejects with `TaskNotFoundError`. */
+  async get(id: string): Promise<Task> {
+    const task = await this.#backend.store.get(id);
+    if (task === undefined) throw new TaskNotFoundError(id);
+    return task;
+  }
+
+  /** Cancels a live task, deletes a finished one; says which. */
+  async remove(id: string): Promise<{ task: Task; action: 'canceled' | 'deleted' }> {
+    const task = await this.get(id);
+    if (!isFinished(task.status)) {
+      try {
+        return { task: await this.#registry.cancel(id, task.owner), action: 'canceled' };
+      } catch (error) {
+        // It finished meanwhile: delete it as it is now.
+        if (!(error instanceof TaskFinishedError)) throw error;
+      }
+    }
+    const finished = await this.get(id);
+    await this.#backend.store.delete(id, true);
+    return { task: finished, action: 'deleted' };
+  }
+
+  /**
+   * Submits a new task that runs a task's job again, for the same owner and route. Rejects
+   * with `NotRerunnableError` for a task whose job was not kept: an inline handler's (its
+   * closure lived in the process that ran it), or a job larger than `maxRerunBytes`.
+   */
+  async rerun(id: string): Promise<Task> {
+    const task = await this.get(id);
+    const rerun = task.rerunnable === true ? await this.#backend.store.rerun(id) : undefined;
+    if (rerun === undefined) {
+      throw new NotRerunnableError(
+        id,
+        task.url === undefined
+          ? 'This task cannot be run again: it ran a function, which only the process that submitted it had, or its input was larger than maxRerunBytes.'
+          : "This task cannot be run again: an inline handler's job is a closure over its request, which is gone. asyncApi.worker() routes can be, when their request's body is within maxRerunBytes.",
+      );
+    }
+    const { route } = rerun;
+    const { task: created } = await this.#registry.submit(task.owner, (newId) => this.#backend.runModule(newId, rerun.job, route), {
+      readOnce: route.readOnce,
+      ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
+      ...(task.route === undefined ? {} : { route: task.route }),
+      ...(task.method === undefined ? {} : { method: task.method }),
+      ...(task.url === undefined ? {} : { url: task.url }),
+      rerun,
+    });
+    return created;
+  }
+
+  /** Counts per status, numbers per route, and the backend's. */
+  async stats(now = Date.now()): Promise<Stats> {
+    const [counts, records, backend] = await Promise.all([
+      this.#backend.store.counts(),
+      this.#backend.store.activity(now - ACTIVITY_MINUTES * MINUTE),
+      this.#backend.stats?.() ?? Promise.resolve({}),
+    ]);
+    return { counts, routes: routeStats(records, now), ...backend };
+  }
+
+  /**
+   * Calls `listener` with the changes of the tasks matching `query` (its cursor and limit
+   * aside), at most ten times a second, until the returned function is called.
+   */
+  follow(query: TaskQuery, listener: (changes: Changes) => void): () => void {
+    const checked = checkQuery({ ...query, limit: undefined, cursor: undefined });
+    let pending = new Map<string, Task | undefined>();
+    let timer: NodeJS.Timeout | undefined;
+    const flush = (): void => {
+      timer = undefined;
+      const batch = pending;
+      pending = new Map();
+      const tasks: Task[] = [];
+      const removed: string[] = [];
+      for (const [id, task] of batch) {
+        if (task !== undefined && matches(task, checked)) tasks.push(task);
+        else removed.push(id);
+      }
+      listener({ tasks, removed });
+    };
+    const stop = this.#backend.store.watchAll(({ id, task }) => {
+      pending.set(id, task);
+      if (timer === undefined) {
+        timer = setTimeout(flush, FLUSH_INTERVAL);
+        timer.unref();
+      }
+    });
+    return () => {
+      stop();
+      clearTimeout(timer);
+    };
+  }
+}
+
+// The numbers per route over each window, from the minutes' records.
+function routeStats(records: readonly RouteMinute[], now: number): RouteStats[] {
+  const current = now - (now % MINUTE);
+  const byRoute = new Map<string, RouteMinute[]>();
+  for (const record of records) {
+    let list = byRoute.get(record.route);
+    if (list === undefined) byRoute.set(record.route, (list = []));
+    list.push(record);
+  }
+  const stats: RouteStats[] = [];
+  for (const [route, minutes] of byRoute) {
+    const windows = {} as RouteStats['windows'];
+    for (const window of WINDOWS) {
+      // The current minute and the ones before it, `window` in all.
+      const first = current - (window - 1) * MINUTE;
+      const total: WindowStats = { submitted: 0, succeeded: 0, failed: 0, canceled: 0, run: null, queue: null };
+      const run: Record<number, number> = {};
+      const queue: Record<number, number> = {};
+      for (const minute of minutes) {
+        if (minute.minute < first) continue;
+        total.submitted += minute.submitted;
+        total.succeeded += minute.succeeded;
+        total.failed += minute.failed;
+        total.canceled += minute.canceled;
+        addHistogram(run, minute.run);
+        addHistogram(queue, minute.queue);
+      }
+      total.run = percentiles(run);
+      total.queue = percentiles(queue);
+      windows[`${window}m`] = total;
+    }
+    const series: RouteStats['series'] = [];
+    for (let i = ACTIVITY_MINUTES - 1; i >= 0; i--) {
+      const at = current - i * MINUTE;
+      const point = { at, submitted: 0, succeeded: 0, failed: 0, canceled: 0, runP95: null as number | null };
+      const run: Record<number, number> = {};
+      for (const minute of minutes) {
+        if (minute.minute !== at) continue;
+        point.submitted += minute.submitted;
+        point.succeeded += minute.succeeded;
+        point.failed += minute.failed;
+        point.canceled += minute.canceled;
+        addHistogram(run, minute.run);
+      }
+      point.runP95 = percentiles(run)?.p95 ?? null;
+      series.push(point);
+    }
+    stats.push({ route, windows, series });
+  }
+  return stats.sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
+}

@@ -1,0 +1,251 @@
+import { fileURLToPath } from 'node:url';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { TaskAdmin } from '../core/admin.js';
+import { AsyncApiError, ForbiddenError, InvalidOptionError, InvalidQueryError } from '../core/errors.js';
+import { checkKeys, describe, type Configuration } from '../core/options.js';
+import { problemFromError, problemTypes, type Problem } from '../core/problem.js';
+import type { TaskQuery } from '../core/task-query.js';
+import type { TaskStatus } from '../core/task.js';
+import { statsDocument, taskDetail, taskSummary } from './documents.js';
+
+/** Options of `tasks.dashboard()`. */
+export interface DashboardOptions<Req = Request> {
+  /** No cancel, retry or delete: the API refuses them (403) and the page shows no buttons. Default `false`. */
+  readOnly?: boolean;
+  /**
+   * Whether a request may see the dashboard at all; others get a `403` problem. Default: only
+   * requests whose connection comes from the loopback address and that no proxy forwarded
+   * (no `Forwarded` or `X-Forwarded-For`). Behind your own auth, pass `() => true`.
+   */
+  authorize?: (req: Req) => boolean | Promise<boolean>;
+  /** The page's title. Default `'Tasks'`. */
+  title?: string;
+}
+
+const loopback = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+function fromThisMachine(req: Request): boolean {
+  const address = req.socket.remoteAddress;
+  const forwarded = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined;
+  return address !== undefined && loopback.has(address) && !forwarded;
+}
+
+// Where the page's built files are: beside this module in dist/ (the build puts them there).
+const assets: Record<string, { file: string; type: string }> = {
+  'dashboard.js': { file: fileURLToPath(new URL('./dashboard/dashboard.js', import.meta.url)), type: 'text/javascript; charset=utf-8' },
+  'dashboard.css': { file: fileURLToPath(new URL('./dashboard/dashboard.css', import.meta.url)), type: 'text/css; charset=utf-8' },
+};
+
+/** The page's policy: its own files only, no inline script or style, no framing. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => escapes[char]!);
+
+function page(title: string, readOnly: boolean): string {
+  const safe = escapeHtml(title);
+  return (
+    `<!doctype html><html lang="en" data-read-only="${readOnly}"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1"><title>${safe}</title>` +
+    `<link rel="stylesheet" href="assets/dashboard.css"></head>` +
+    `<body><div id="app" data-title="${safe}"></div><script src="assets/dashboard.js" defer></script></body></html>`
+  );
+}
+
+const queryNames = ['status', 'route', 'owner', 'id', 'text', 'from', 'to', 'limit', 'cursor'];
+
+// The list's query from the URL's own query string (not req.query: Express 4 and 5 parse it
+// differently), checked as far as HTTP goes; the store checks the rest.
+export function parseListQuery(search: string, paging: boolean): TaskQuery {
+  const params = new URLSearchParams(search);
+  const query: { -readonly [K in keyof TaskQuery]: TaskQuery[K] } = {};
+  for (const name of new Set(params.keys())) {
+    if (!queryNames.includes(name) || (!paging && (name === 'limit' || name === 'cursor'))) {
+      throw new InvalidQueryError(`Unknown query parameter "${name}"; expected ${queryNames.filter((one) => paging || (one !== 'limit' && one !== 'cursor')).join(', ')}`);
+    }
+    const values = params.getAll(name);
+    if (name === 'status') {
+      query.status = values.flatMap((value) => value.split(',')).filter((value) => value !== '') as TaskStatus[];
+      continue;
+    }
+    if (values.length > 1) throw new InvalidQueryError(`Query parameter "${name}" is given ${values.length} times; give it once`);
+    const value = values[0]!;
+    if (value === '') continue;
+    if (name === 'from' || name === 'to') {
+      const at = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+      if (Number.isNaN(at)) throw new InvalidQueryError(`Query parameter "${name}" must be a time (ISO 8601, or milliseconds since the epoch), got ${describe(value)}`);
+      query[name] = at;
+    } else if (name === 'limit') {
+      if (!/^\d{1,4}$/.test(value)) throw new InvalidQueryError(`Query parameter "limit" must be a whole number from 1 to 500, got ${describe(value)}`);
+      query.limit = Number(value);
+    } else {
+      query[name as 'route' | 'owner' | 'id' | 'text' | 'cursor'] = value;
+    }
+  }
+  return query;
+}
+
+// Mutations come from the dashboard's own page: JSON, from the same origin. A form posted
+// from another site can send neither.
+function checkMutation(req: Request): void {
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') throw new ForbiddenError('Changes to tasks must be sent as application/json, from the dashboard’s own origin.');
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) {
+    if (site !== 'same-origin') throw new ForbiddenError(`Changes to tasks must come from the dashboard’s own origin (Sec-Fetch-Site: ${site}).`);
+    return;
+  }
+  const origin = req.headers.origin;
+  let host: string | undefined;
+  try {
+    host = origin === undefined ? undefined : new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  if (host === undefined || host !== req.headers.host) throw new ForbiddenError('Changes to tasks must come from the dashboard’s own origin (Origin or Sec-Fetch-Site).');
+}
+
+type Settings = Pick<Configuration, 'heartbeat'>;
+
+/**
+ * The dashboard: its page, its files and its JSON API, under wherever it is mounted. Every
+ * answer is refused (403) unless `authorize` allows the request; errors are RFC 9457
+ * problem documents.
+ */
+export function createDashboard(admin: TaskAdmin, config: Settings, options: DashboardOptions = {}): RequestHandler {
+  const given = checkKeys(options, ['readOnly', 'authorize', 'title'], 'dashboard options');
+  const readOnly = given.readOnly ?? false;
+  if (typeof readOnly !== 'boolean') throw new InvalidOptionError(`dashboard options.readOnly must be true or false, got ${describe(readOnly)}`);
+  const authorize = (given.authorize ?? fromThisMachine) as (req: Request) => boolean | Promise<boolean>;
+  if (typeof authorize !== 'function') throw new InvalidOptionError(`dashboard options.authorize must be a function, got ${describe(authorize)}`);
+  const title = given.title ?? 'Tasks';
+  if (typeof title !== 'string' || title === '') throw new InvalidOptionError(`dashboard options.title must be a non-empty string, got ${describe(title)}`);
+  const html = page(title, readOnly);
+
+  async function answer(req: Request, res: Response): Promise<void> {
+    if ((await authorize(req)) !== true) throw new ForbiddenError('This dashboard is not for this request: by default only requests from this machine may see it (see the authorize option).');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const path = req.path;
+    const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const only = (allowed: string): boolean => {
+      if (allowed.split(', ').includes(method)) return true;
+      res.setHeader('Allow', allowed);
+      sendProblem(res, { status: 405, type: problemTypes.methodNotAllowed, title: 'Method not allowed', detail: `${req.method} is not allowed here; use ${allowed}.`, expose: true });
+      return false;
+    };
+
+    if (path === '/') {
+      if (!only('GET, HEAD')) return;
+      // The page's files and API are relative to it: its URL ends with a slash.
+      const pathname = req.originalUrl.split('?')[0]!;
+      if (!pathname.endsWith('/')) return res.redirect(301, `${pathname}/${search}`);
+      res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+      res.setHeader('Referrer-Policy', 'no-referrer');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.type('html').send(html);
+      return;
+    }
+    if (path.startsWith('/assets/')) {
+      const asset = assets[path.slice('/assets/'.length)];
+      if (asset === undefined) throw new NothingHereError(path);
+      if (!only('GET, HEAD')) return;
+      await new Promise<void>((resolve, reject) =>
+        res.sendFile(asset.file, { headers: { 'Content-Type': asset.type, 'Cache-Control': 'no-cache' } }, (error) => (error ? reject(error) : resolve())),
+      );
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    if (path === '/api/tasks') {
+      if (!only('GET, HEAD')) return;
+      const page = await admin.list(parseListQuery(search, true));
+      res.json({ tasks: page.tasks.map(taskSummary), next: page.next ?? null });
+      return;
+    }
+    if (path === '/api/stats') {
+      if (!only('GET, HEAD')) return;
+      res.json(statsDocument(await admin.stats()));
+      return;
+    }
+    if (path === '/api/events') {
+      if (!only('GET, HEAD')) return;
+      return streamChanges(req, res, parseListQuery(search, false));
+    }
+    const match = /^\/api\/tasks\/([^/]+)(\/retry)?\/?$/.exec(path);
+    if (match !== null) {
+      const id = decodeURIComponent(match[1]!);
+      if (match[2] !== undefined) {
+        if (!only('POST')) return;
+        if (readOnly) throw new ForbiddenError('This dashboard is read-only.');
+        checkMutation(req);
+        const task = await admin.rerun(id);
+        // (Relative to …/api/tasks/<id>/retry: the new task's own URL in the API.)
+        res.status(201).location(`../${encodeURIComponent(task.id)}`).json({ task: taskSummary(task) });
+        return;
+      }
+      if (!only('GET, HEAD, DELETE')) return;
+      if (method === 'GET') {
+        res.json(taskDetail(await admin.get(id)));
+        return;
+      }
+      if (readOnly) throw new ForbiddenError('This dashboard is read-only.');
+      checkMutation(req);
+      const { task, action } = await admin.remove(id);
+      res.json({ task: taskSummary(task), action });
+      return;
+    }
+    throw new NothingHereError(path);
+  }
+
+  // The changes of the tasks the page shows, as Server-Sent Events (see TaskAdmin.follow).
+  async function streamChanges(req: Request, res: Response, query: TaskQuery): Promise<void> {
+    let counts = JSON.stringify(await admin.counts());
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+    res.write(`event: counts\ndata: ${counts}\n\n`);
+    let closed = false;
+    const stop = admin.follow(query, (changes) => {
+      if (closed) return;
+      res.write(`event: tasks\ndata: ${JSON.stringify({ tasks: changes.tasks.map(taskSummary), removed: changes.removed })}\n\n`);
+      admin.counts().then(
+        (current) => {
+          const now = JSON.stringify(current);
+          if (closed || now === counts) return;
+          counts = now;
+          res.write(`event: counts\ndata: ${now}\n\n`);
+        },
+        () => {},
+      );
+    });
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), config.heartbeat);
+    heartbeat.unref();
+    res.on('close', () => {
+      closed = true;
+      clearInterval(heartbeat);
+      stop();
+    });
+  }
+
+  return function asyncApiDashboard(req: Request, res: Response, next: NextFunction): void {
+    answer(req, res).catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (error instanceof AsyncApiError && error.status < 500) return sendProblem(res, problemFromError(error));
+      if (error instanceof AsyncApiError && error.status === 503) return sendProblem(res, problemFromError(error));
+      next(error);
+    });
+  };
+}
+
+// Nothing of the dashboard's is at this path.
+class NothingHereError extends AsyncApiError {
+  constructor(path: string) {
+    super(`The dashboard has nothing at ${path}.`, { code: 'ERR_NOT_FOUND', status: 404, title: 'Not found', expose: true });
+  }
+}
+
+function sendProblem(res: Response, problem: Problem): void {
+  const document: Record<string, unknown> = { type: problem.type, title: problem.title, status: problem.status };
+  if (problem.detail !== undefined && problem.expose) document.detail = problem.detail;
+  res.status(problem.status).type('application/problem+json').send(JSON.stringify(document));
+}
+

@@ -1,0 +1,86 @@
+import { createAsyncApi, problemTypes } from 'express-async-api';
+import express from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { dashboardContract, fromThePage, workerRoutes } from './dashboard-api.js';
+import { deferred, untilFinished, untilStatus } from './helpers.js';
+
+dashboardContract('memoryBackend()', async () => {
+  const tasks = createAsyncApi({ onError: () => {}, threads: { gracePeriod: 200 } });
+  const app = express();
+  app.use(express.json());
+  workerRoutes(app, tasks);
+  return { tasks, app, close: () => tasks.close() };
+});
+
+describe('the dashboard, in memory', () => {
+  function inlineApp(options?: Parameters<ReturnType<typeof createAsyncApi>['dashboard']>[0]) {
+    const tasks = createAsyncApi({ onError: () => {} });
+    const app = express();
+    app.use(express.json());
+    const gate = deferred();
+    app.post('/inline/:kind', tasks.asyncApi(async (req, res) => {
+      req.task.progress(0.25, `making ${req.params.kind}`);
+      await Promise.race([gate.promise, new Promise((resolve) => req.task.signal.addEventListener('abort', resolve))]);
+      res.json({ kind: req.params.kind });
+    }));
+    app.use('/admin/tasks', tasks.dashboard(options));
+    app.use(tasks.router);
+    return { tasks, app, gate };
+  }
+
+  it('refuses requests that did not come from this machine, unless authorize lets them', async () => {
+    const { tasks, app } = inlineApp();
+    for (const path of ['/admin/tasks/', '/admin/tasks/api/tasks', '/admin/tasks/api/stats', '/admin/tasks/assets/dashboard.js']) {
+      const refused = await request(app).get(path).set('X-Forwarded-For', '203.0.113.9').expect(403);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.body).toMatchObject({ type: problemTypes.forbidden, status: 403 });
+      expect(JSON.stringify(refused.body)).not.toMatch(/inline|making/);
+    }
+    await tasks.close();
+    const allowed = inlineApp({ authorize: (req) => req.get('x-admin') === 'yes' });
+    await request(allowed.app).get('/admin/tasks/api/tasks').set('X-Forwarded-For', '203.0.113.9').expect(403);
+    await request(allowed.app).get('/admin/tasks/api/tasks').set('x-admin', 'yes').expect(200);
+    await allowed.tasks.close();
+    const asynchronously = inlineApp({ authorize: async () => false });
+    await request(asynchronously.app).get('/admin/tasks/api/tasks').expect(403);
+    await asynchronously.tasks.close();
+  });
+
+  it('serves the page with a policy that allows no inline script, under a URL that ends with a slash', async () => {
+    const { tasks, app } = inlineApp({ title: 'Jobs <&> "here"' });
+    await request(app).get('/admin/tasks?x=1').expect(301).expect('Location', '/admin/tasks/?x=1');
+    const page = await request(app).get('/admin/tasks/').expect(200);
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'self';/);
+    expect(page.headers['content-security-policy']).not.toMatch(/unsafe-inline/);
+    expect(page.text).toContain('<title>Jobs &lt;&amp;&gt; &quot;here&quot;</title>');
+    expect(page.text).not.toMatch(/<script>|<style>| style=/);
+    expect(page.text).toContain('data-read-only="false"');
+    await request(app).get('/admin/tasks/nothing-here').expect(404);
+    await tasks.close();
+  });
+
+  it('cancels a running inline task, whose handler hears of it, and cannot run one again', async () => {
+    const { tasks, app } = inlineApp();
+    const submitted = await request(app).post('/inline/pie').send({}).expect(202);
+    const { id } = submitted.body;
+    await untilStatus(request(app), submitted.headers.location, 'running');
+    const listed = (await request(app).get('/admin/tasks/api/tasks?text=pie').expect(200)).body.tasks;
+    expect(listed).toMatchObject([{ id, route: 'POST /inline/:kind', progress: 0.25, message: 'making pie', retryable: false }]);
+    await request(app).delete(`/admin/tasks/api/tasks/${id}`).set(fromThePage).send({}).expect(200);
+    expect((await untilFinished(request(app), submitted.headers.location)).status).toBe(409);
+    const refused = await request(app).post(`/admin/tasks/api/tasks/${id}/retry`).set(fromThePage).send({}).expect(409);
+    expect(refused.body).toMatchObject({ type: problemTypes.notRerunnable, status: 409 });
+    expect(refused.body.detail).toMatch(/inline handler/);
+    await tasks.close();
+  });
+
+  it('names a bad option', () => {
+    const tasks = createAsyncApi();
+    expect(() => tasks.dashboard({ readOnly: 'yes' as never })).toThrow('dashboard options.readOnly must be true or false, got "yes"');
+    expect(() => tasks.dashboard({ authorize: true as never })).toThrow('dashboard options.authorize must be a function, got true');
+    expect(() => tasks.dashboard({ title: '' })).toThrow('dashboard options.title must be a non-empty string, got ""');
+    expect(() => tasks.dashboard({ colour: 'red' } as never)).toThrow(/colour/);
+    return tasks.close();
+  });
+});

@@ -51,6 +51,19 @@ describe('RedisStore', () => {
     await tasks.close();
   });
 
+  it("keeps an idempotency key that a new task took from an expired one when the old one is swept", async () => {
+    const tasks = store({ ttl: 50 });
+    const idempotency = { key: randomUUID(), fingerprint: 'f' };
+    const first = randomUUID();
+    await tasks.create({ id: first, owner: undefined, createdAt: Date.now(), idempotency });
+    await tasks.finish(first, { status: 'canceled' }, Date.now());
+    for (let i = 0; i < 500 && (await tasks.get(first)) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = randomUUID();
+    expect((await tasks.create({ id: second, owner: undefined, createdAt: Date.now(), idempotency })).id).toBe(second);
+    await tasks.counts();
+    expect((await tasks.create({ id: randomUUID(), owner: undefined, createdAt: Date.now(), idempotency })).id).toBe(second);
+  });
+
   it('tells a watcher in another store (another process) of a change, and of the state it missed while subscribing', async () => {
     const prefix = uniqueName('store');
     prefixes.push(prefix);

@@ -141,14 +141,30 @@ export function isAfter(at: number, id: string, position: Position): boolean {
  * this is what it can split alike.)
  */
 export function wordsOf(text: string): string[] {
-  const words = new Set<string>();
-  for (const match of text.matchAll(/[A-Za-z0-9\u0080-\uffff]+/g)) {
-    const word = match[0].replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
-    if (word.length < 2) continue;
-    words.add(word.length > MAX_WORD ? word.slice(0, MAX_WORD) : word);
-    if (words.size === MAX_WORDS) break;
+  // (A loop over the characters: a submit splits its URL, and a regex costs ten times this.)
+  const words: string[] = [];
+  let start = -1;
+  let upper = false;
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 0;
+    if ((code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code >= 128) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (code >= 65 && code <= 90) {
+      if (start < 0) start = i;
+      upper = true;
+      continue;
+    }
+    if (start >= 0 && i - start >= 2) {
+      let word = text.slice(start, Math.min(i, start + MAX_WORD));
+      if (upper) word = word.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      if (!words.includes(word) && words.push(word) === MAX_WORDS) break;
+    }
+    start = -1;
+    upper = false;
   }
-  return [...words];
+  return words;
 }
 
 /** The words a task is found by: its URL's and its message's, or a task from code's route's. */

@@ -71,7 +71,11 @@ const helpers = `
     redis.call('ZREM', P .. 'ids', id)
     if task.i then for _, word in ipairs(task.i) do redis.call('ZREM', P .. 'w:' .. word, id) end end
     redis.call('ZREM', P .. 'index', id)
-    if task.k then redis.call('DEL', task.k) end
+    -- Its idempotency key, unless the key is another task's now (this one expired, unswept).
+    if task.k then
+      local known = redis.call('GET', task.k)
+      if known and string.sub(known, 1, #id + 1) == id .. ' ' then redis.call('DEL', task.k) end
+    end
     if task.j then redis.call('DEL', P .. 'job:' .. id) end
     redis.call('DEL', P .. 'task:' .. id)
   end

@@ -170,6 +170,15 @@ const computed = (locator: Locator, property: string) =>
 const rowIds = (page: Page) => page.locator('[data-testid="task-row"]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-task-id')));
 const row = (page: Page, id: string) => page.locator(`[data-testid="task-row"][data-task-id="${id}"]`);
 
+/** Clicks a task's row and waits for its details. */
+async function openDetail(page: Page, id: string) {
+  await row(page, id).click();
+  const detail = page.getByTestId('detail');
+  await expect.poll(() => detail.getByTestId('detail-id').textContent(), wait).toBe(id);
+  await detail.locator('.fields').waitFor(wait);
+  return detail;
+}
+
 describe('the dashboard page, in Chromium', () => {
   it('shows the tasks newest first, the counts and a chart per route, under the CSP', async () => {
     const { tasks, stats } = realistic();
@@ -282,6 +291,22 @@ describe('the dashboard page, in Chromium', () => {
     await clean(page, seen);
   });
 
+  it('keeps the filters in the hash, so that a view can be linked to', async () => {
+    const { tasks, stats } = realistic();
+    const { page, fake, mock, seen } = await dashboard(tasks, { stats });
+    await page.getByTestId('filter-failed').click();
+    await page.getByTestId('search').fill('weekly');
+    await page.getByTestId('search').press('Enter');
+    await expect.poll(() => page.evaluate('location.hash'), wait).toBe('#status=failed&q=weekly');
+    const linked = await page.context().newPage();
+    await linked.goto(`${mock.url}#status=failed&q=weekly`);
+    await expect.poll(() => rowIds(linked), wait).toEqual([tasks[8]!.id]);
+    expect(fake.requested('api/tasks').at(-1)!.toString()).toBe('status=failed&text=weekly&limit=50');
+    expect(await linked.getByTestId('filter-failed').getAttribute('aria-pressed')).toBe('true');
+    expect(await linked.getByTestId('search').inputValue()).toBe('weekly');
+    await clean(page, seen);
+  });
+
   it('searches by an id prefix across all pages: a task on page 3 is found', async () => {
     const tasks = many(130, ids(3));
     const target = tasks[120]!;
@@ -388,10 +413,8 @@ describe('the dashboard page, in Chromium', () => {
     const { tasks } = realistic();
     const { page, seen } = await dashboard(tasks);
     const png = tasks.find((one) => one.reply?.preview.encoding === 'hex')!;
-    await row(page, png.id).click();
-    const detail = page.getByTestId('detail');
+    const detail = await openDetail(page, png.id);
     await detail.getByTestId('preview').waitFor(wait);
-    expect(await detail.getByTestId('detail-id').textContent()).toBe(png.id);
     const preview = detail.getByTestId('preview');
     expect(await preview.getAttribute('data-encoding')).toBe('hex');
     expect(await preview.textContent()).toBe(png.reply!.preview.text);
@@ -401,8 +424,7 @@ describe('the dashboard page, in Chromium', () => {
     expect(await detail.textContent()).toContain('47.1 KB');
 
     const failed = tasks.find((one) => one.problem?.title === 'Upstream timeout')!;
-    await row(page, failed.id).click();
-    await expect.poll(() => detail.getByTestId('detail-id').textContent(), wait).toBe(failed.id);
+    await openDetail(page, failed.id);
     await detail.getByTestId('problem').waitFor(wait);
     expect(await detail.getByTestId('problem').textContent()).toContain('The warehouse did not answer within 10 s');
     expect(await detail.getByTestId('problem').textContent()).toContain('"status": 504');
@@ -420,7 +442,7 @@ describe('the dashboard page, in Chromium', () => {
     const detail = page.getByTestId('detail');
 
     const running = tasks[0]!;
-    await row(page, running.id).click();
+    await openDetail(page, running.id);
     expect(await detail.getByTestId('retry').count()).toBe(1);
     expect(await detail.getByTestId('delete').count()).toBe(0);
     await detail.getByTestId('cancel').click();
@@ -429,8 +451,7 @@ describe('the dashboard page, in Chromium', () => {
     expect(fake.requests.find((request) => request.method === 'DELETE')).toEqual({ method: 'DELETE', url: `api/tasks/${running.id}`, contentType: 'application/json' });
 
     const failed = tasks.find((one) => one.status === 'failed' && one.retryable)!;
-    await row(page, failed.id).click();
-    await expect.poll(() => detail.getByTestId('detail-id').textContent(), wait).toBe(failed.id);
+    await openDetail(page, failed.id);
     await detail.getByTestId('retry').click();
     await expect.poll(() => page.getByTestId('notice').textContent(), wait).toContain('runs again as');
     const again = [...fake.tasks.values()].find((one) => !tasks.some((old) => old.id === one.id))!;
@@ -440,8 +461,7 @@ describe('the dashboard page, in Chromium', () => {
 
     // Retry only where the server says it can run again.
     const inline = tasks.find((one) => !one.retryable)!;
-    await row(page, inline.id).click();
-    await expect.poll(() => detail.getByTestId('detail-id').textContent(), wait).toBe(inline.id);
+    await openDetail(page, inline.id);
     expect(await detail.getByTestId('retry').count()).toBe(0);
     expect(await detail.getByTestId('cancel').count()).toBe(0);
     await detail.getByTestId('delete').click();
@@ -455,11 +475,8 @@ describe('the dashboard page, in Chromium', () => {
     const { tasks } = realistic();
     const { page, fake, seen } = await dashboard(tasks, { readOnly: true });
     expect(await page.locator('html').getAttribute('data-read-only')).toBe('true');
-    const detail = page.getByTestId('detail');
     for (const one of [tasks[0]!, tasks.find((t) => t.status === 'failed')!, tasks.find((t) => t.status === 'succeeded')!]) {
-      await row(page, one.id).click();
-      await expect.poll(() => detail.getByTestId('detail-id').textContent(), wait).toBe(one.id);
-      await detail.locator('.fields').waitFor(wait);
+      await openDetail(page, one.id);
       expect(await page.locator('[data-testid="cancel"], [data-testid="retry"], [data-testid="delete"]').count()).toBe(0);
     }
     expect(await page.locator('.brand').textContent()).toContain('read-only');
@@ -483,13 +500,17 @@ describe('the dashboard page, in Chromium', () => {
     await clean(page, seen);
   });
 
-  it('takes the screenshot of the README (docs/dashboard.png), 1280×800', async () => {
+  it('takes screenshots, light and dark, with the detail open (docs/dashboard.png with UPDATE_DOCS=1), 1280×800', async () => {
     const { tasks, stats } = realistic();
     const { page, seen } = await dashboard(tasks, { stats, title: 'Acme · background tasks' });
     await expect.poll(() => page.locator('[data-testid="route-chart"] canvas').count(), wait).toBe(3);
     await page.evaluate('document.fonts.ready.then(() => true)');
-    mkdirSync(docs, { recursive: true });
-    await page.screenshot({ path: new URL('dashboard.png', docs).pathname, animations: 'disabled' });
+    await page.screenshot({ path: new URL('dashboard.png', output).pathname, animations: 'disabled' });
+    // The README's copy, when asked for: UPDATE_DOCS=1 npx vitest run test/dashboard-page.test.ts
+    if (process.env.UPDATE_DOCS === '1') {
+      mkdirSync(docs, { recursive: true });
+      await page.screenshot({ path: new URL('dashboard.png', docs).pathname, animations: 'disabled' });
+    }
     await row(page, tasks[3]!.id).click();
     await page.getByTestId('detail').getByTestId('problem').waitFor(wait);
     await page.screenshot({ path: new URL('dashboard-detail.png', output).pathname, animations: 'disabled' });

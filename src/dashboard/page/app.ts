@@ -97,7 +97,7 @@ function Charts({ stats, theme }: { stats: Stats | null; theme: string }) {
       return html`<article class="card chart-card" key=${route.route} data-testid="route-chart">
         <header class="chart-head">
           <h2 class="route" title=${route.route}>${route.route}</h2>
-          <span class="legend"><i class="swatch swatch-bars"></i>finished/min <i class="swatch swatch-line"></i>p95 run</span>
+          <span class="legend"><i class="swatch swatch-bars"></i>finished/min <i class="swatch swatch-failed"></i>failed <i class="swatch swatch-line"></i>p95 run</span>
         </header>
         <${RouteChart} series=${route.series} theme=${theme} />
         ${window === undefined
@@ -176,7 +176,7 @@ function Toolbar({
 function TaskRow({ task, now, selected, onSelect }: { task: TaskSummary; now: number; selected: boolean; onSelect: (id: string) => void }) {
   const attempt = task.attempt === undefined ? '' : task.attempts === undefined ? String(task.attempt) : `${task.attempt}/${task.attempts}`;
   const took = task.finishedAt !== undefined ? between(task.startedAt ?? task.createdAt, task.finishedAt, now) : undefined;
-  return html`<tr data-testid="task-row" data-task-id=${task.id} class=${selected ? 'selected' : ''} aria-selected=${selected} onClick=${() => onSelect(task.id)}>
+  return html`<tr data-testid="task-row" data-task-id=${task.id} class=${selected ? 'selected' : ''} aria-current=${selected ? 'true' : undefined} onClick=${() => onSelect(task.id)}>
     <td data-label="Task">
       <button type="button" class="link mono" title=${task.id} aria-label=${`Details of task ${task.id}`} onClick=${(event: Event) => {
         event.stopPropagation();
@@ -306,9 +306,26 @@ function Detail({
   </aside>`;
 }
 
+/** The filter in the page's hash (#status=failed&route=…&q=…), so that a view can be linked to. */
+function filterFromHash(): Filter {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const wanted = params.getAll('status').flatMap((value) => value.split(','));
+  const search = (params.get('q') ?? '').trim();
+  return { statuses: statuses.filter((status) => wanted.includes(status)), route: params.get('route') ?? '', search: searchable(search) ? search : '' };
+}
+
+function hashOf(filter: Filter): string {
+  const params = new URLSearchParams();
+  for (const status of filter.statuses) params.append('status', status);
+  if (filter.route !== '') params.set('route', filter.route);
+  if (filter.search !== '') params.set('q', filter.search);
+  const hash = params.toString();
+  return hash === '' ? '' : `#${hash}`;
+}
+
 export function App({ config }: { config: Config }) {
-  const [filter, setFilter] = useState<Filter>({ statuses: [], route: '', search: '' });
-  const [search, setSearch] = useState('');
+  const [filter, setFilter] = useState<Filter>(filterFromHash);
+  const [search, setSearch] = useState(filter.search);
   const [tasks, setTasks] = useState<TaskSummary[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
@@ -392,6 +409,11 @@ export function App({ config }: { config: Config }) {
       setLive(false);
     };
   }, [filter, fetchPages]);
+
+  useEffect(() => {
+    const hash = hashOf(filter);
+    if (hash !== location.hash && !(hash === '' && location.hash === '#')) history.replaceState(null, '', hash === '' ? location.pathname + location.search : hash);
+  }, [filter]);
 
   // Stats, the one thing polled: counts, the routes for the filter and their charts.
   useEffect(() => {

@@ -1,4 +1,4 @@
-// A route's small chart: tasks finished per minute (bars) and p95 run time (a line, on its
+// A route's small chart: tasks finished per minute (bars, the failed part in red) and p95 run time (a line, on its
 // own axis), over the last 15 minutes of GET api/stats.
 import { html } from 'htm/preact';
 import { useEffect, useRef } from 'preact/hooks';
@@ -10,13 +10,14 @@ import type { RoutePoint } from './types.js';
 function palette() {
   const style = getComputedStyle(document.documentElement);
   const read = (name: string) => style.getPropertyValue(name).trim();
-  return { text: read('--muted'), grid: read('--grid'), bars: read('--chart-bars'), line: read('--chart-line') };
+  return { text: read('--muted'), grid: read('--grid'), bars: read('--chart-bars'), failed: read('--chart-failed'), line: read('--chart-line') };
 }
 
 function toData(series: RoutePoint[]): uPlot.AlignedData {
   return [
     series.map((point) => Date.parse(point.at) / 1000),
     series.map((point) => point.succeeded + point.failed + point.canceled),
+    series.map((point) => point.failed),
     series.map((point) => point.runP95),
   ];
 }
@@ -45,6 +46,16 @@ function options(width: number, colours: ReturnType<typeof palette>): uPlot.Opti
         scale: 'n',
         stroke: colours.bars,
         fill: colours.bars,
+        width: 0,
+        paths: uPlot.paths.bars!({ size: [0.7, 14] }),
+        points: { show: false },
+      },
+      // Over the bar of all finished, from its foot: the failed part of it.
+      {
+        label: 'failed / min',
+        scale: 'n',
+        stroke: colours.failed,
+        fill: colours.failed,
         width: 0,
         paths: uPlot.paths.bars!({ size: [0.7, 14] }),
         points: { show: false },

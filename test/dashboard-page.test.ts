@@ -248,6 +248,19 @@ describe('the dashboard page, in Chromium', () => {
     await clean(page, seen);
   });
 
+  it('loads the list again after the event stream connects again, for the changes it missed', async () => {
+    const next = ids(8);
+    const running = task(next(), { status: 'running', progress: 0.3 }, 5);
+    const { page, fake, seen } = await dashboard([running]);
+    fake.drop();
+    // Changed while no stream was open: nobody is told.
+    fake.tasks.set(running.id, { ...running, status: 'succeeded', progress: 1, finishedAt: ago(0) });
+    await expect.poll(() => fake.requested('api/events').length, wait).toBe(2);
+    await expect.poll(() => row(page, running.id).getByTestId('status').textContent(), wait).toBe('succeeded');
+    expect(fake.requested('api/tasks')).toHaveLength(2);
+    await clean(page, seen);
+  });
+
   it('filters by status with the chips: the list and the stream ask for those statuses, and a task that leaves them goes', async () => {
     const next = ids(2);
     const tasks = many(30, next, { every: 3, fields: { status: 'failed', problem: { type: 'about:blank', title: 'Boom', status: 500 } } });

@@ -234,7 +234,14 @@ function Detail({
   onDelete: (id: string) => void;
 }) {
   const close = useRef<HTMLButtonElement>(null);
-  useEffect(() => close.current?.focus(), []);
+  // Focus into the panel, and back to where it was when the panel closes.
+  useEffect(() => {
+    const before = document.activeElement;
+    close.current?.focus();
+    return () => {
+      if (before instanceof HTMLElement && before !== document.body && before.isConnected) before.focus();
+    };
+  }, []);
   const reply = task?.reply;
   const attempt = task?.attempt === undefined ? undefined : task.attempts === undefined ? String(task.attempt) : `${task.attempt} of ${task.attempts}`;
   return html`<aside class="detail" data-testid="detail" aria-label="Task details" aria-busy=${task === null && error === null}>
@@ -324,7 +331,17 @@ function hashOf(filter: Filter): string {
 }
 
 export function App({ config }: { config: Config }) {
-  const [filter, setFilter] = useState<Filter>(filterFromHash);
+  const [filter, setWholeFilter] = useState<Filter>(filterFromHash);
+  // A change that changes nothing keeps the same filter, so that it loads nothing again
+  // (Enter just after the search box applied itself, say).
+  const setFilter = useCallback(
+    (change: (current: Filter) => Filter) =>
+      setWholeFilter((current) => {
+        const next = change(current);
+        return hashOf(next) === hashOf(current) ? current : next;
+      }),
+    [],
+  );
   const [search, setSearch] = useState(filter.search);
   const [tasks, setTasks] = useState<TaskSummary[]>([]);
   const [next, setNext] = useState<string | null>(null);

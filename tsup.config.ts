@@ -42,4 +42,19 @@ export default defineConfig([
     target: 'node20',
     sourcemap: true,
   },
+  {
+    // The dashboard's page (src/dashboard/page), served by tasks.dashboard() from the
+    // package's own files: one script and one stylesheet, with preact, htm and uPlot
+    // bundled in (dev dependencies: nothing of them at run time in Node). An IIFE, so the
+    // page loads it with a plain <script defer>, under a CSP without inline script.
+    entry: { 'dashboard/dashboard': 'src/dashboard/page/main.ts' },
+    format: ['iife'],
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    noExternal: ['preact', 'htm', 'uplot'],
+    // dashboard.js rather than tsup's dashboard.global.js; esbuild writes the CSS that the
+    // script imports beside it as dashboard.css.
+    outExtension: () => ({ js: '.js' }),
+  },
 ]);

@@ -53,6 +53,9 @@ describe('the published package', () => {
     expect(files).toContain('dist/bullmq.js');
     expect(files).toContain('dist/bullmq.cjs');
     expect(files).toContain('dist/cli.js');
+    // The dashboard's page, with preact, htm and uPlot bundled in: no dependencies of them.
+    expect(files).toContain('dist/dashboard/dashboard.js');
+    expect(files).toContain('dist/dashboard/dashboard.css');
     expect(files.filter((file) => !file.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(file))).toEqual([]);
   });
 

@@ -28,6 +28,12 @@ describe('examples/basic (the demo)', () => {
       const problem = await untilDone(base + invalid.headers.get('location'));
       expect(problem.status).toBe(422);
       expect(problem.headers.get('content-type')).toBe('application/problem+json');
+
+      // The dashboard it prints lists both, the report's route as matched.
+      expect(example.output()).toContain(`${base.replace('127.0.0.1', 'localhost')}/admin/tasks/`);
+      expect((await fetch(`${base}/admin/tasks/`)).headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+      const listed = await (await fetch(`${base}/admin/tasks/api/tasks`)).json();
+      expect(listed.tasks.map((task: { route: string }) => task.route)).toEqual(['POST /invalid', 'POST /reports']);
     } finally {
       example.child.kill('SIGTERM');
     }

@@ -36,6 +36,9 @@ app.post(
 
 app.use(tasks.router); // GET / DELETE /status/:taskId
 
+// Every task, live: search, cancel, run again. Only requests from this machine see it.
+app.use('/admin/tasks', tasks.dashboard({ title: 'express-async-api demo' }));
+
 // The browser demo: a page that starts tasks and follows them live with the client helper.
 app.use(express.static(fileURLToPath(new URL('../browser/', import.meta.url))));
 app.get('/client.js', (_req, res) => res.sendFile(fileURLToPath(new URL('../../dist/client.js', import.meta.url))));
@@ -47,6 +50,7 @@ const server = app.listen(port, (error) => {
   console.log(`express-async-api demo listening on ${url}
 
 Open ${url}/ in a browser: buttons start tasks, a table follows them live.
+The dashboard of every task is at ${url}/admin/tasks/
 
 Start a report (5 one-second steps); the answer is 202 with a Location:
   curl -i -X POST '${url}/reports?steps=5' -H 'content-type: application/json' -d '{"title":"Q3"}'

@@ -32,8 +32,8 @@ describe('examples/basic (the demo)', () => {
       // The dashboard it prints lists both, the report's route as matched.
       expect(example.output()).toContain(`${base.replace('127.0.0.1', 'localhost')}/admin/tasks/`);
       expect((await fetch(`${base}/admin/tasks/`)).headers.get('content-security-policy')).toMatch(/script-src 'self'/);
-      const listed = await (await fetch(`${base}/admin/tasks/api/tasks`)).json();
-      expect(listed.tasks.map((task: { route: string }) => task.route)).toEqual(['POST /invalid', 'POST /reports']);
+      const listed = (await (await fetch(`${base}/admin/tasks/api/tasks`)).json()) as { tasks: { route: string }[] };
+      expect(listed.tasks.map((task) => task.route)).toEqual(['POST /invalid', 'POST /reports']);
     } finally {
       example.child.kill('SIGTERM');
     }

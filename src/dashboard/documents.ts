@@ -1,52 +1,11 @@
 // The JSON of the dashboard's API: a task as the list shows it, and as its detail panel does.
 import type { Stats } from '../core/admin.js';
 import type { Problem } from '../core/problem.js';
-import type { Reply, Task, TaskStatus } from '../core/task.js';
+import type { Reply, Task } from '../core/task.js';
+import type { ProblemSummary, Stats as StatsDocument, TaskDetail, TaskSummary } from './wire.js';
 
 /** How much of a reply's body the detail shows. */
 export const PREVIEW_BYTES = 4_096;
-
-export interface ProblemSummary {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-}
-
-/** A task in a list: what it is, where it came from, where it is. Times are ISO strings. */
-export interface TaskSummary {
-  id: string;
-  status: TaskStatus;
-  route?: string;
-  method?: string;
-  url?: string;
-  owner?: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  progress?: number;
-  message?: string;
-  attempt?: number;
-  attempts?: number;
-  retryAt?: string;
-  reply?: { status: number; contentType?: string; size: number };
-  problem?: ProblemSummary;
-  /** Its job was kept: `POST …/retry` can run it again. */
-  retryable: boolean;
-}
-
-/** A task in the detail panel: its reply's head and the start of its body, its whole problem. */
-export interface TaskDetail extends Omit<TaskSummary, 'reply'> {
-  readOnce?: boolean;
-  reply?: {
-    status: number;
-    statusMessage?: string;
-    headers: [string, string][];
-    contentType?: string;
-    size: number;
-    preview: { encoding: 'text' | 'hex'; text: string; truncated: boolean };
-  };
-}
 
 const iso = (at: number | undefined): string | undefined => (at === undefined ? undefined : new Date(at).toISOString());
 
@@ -151,7 +110,7 @@ export function hexDump(bytes: Uint8Array): string {
 }
 
 /** The stats with times as ISO strings. */
-export function statsDocument(stats: Stats): unknown {
+export function statsDocument(stats: Stats): StatsDocument {
   return {
     ...stats,
     routes: stats.routes.map((route) => ({ ...route, series: route.series.map((point) => ({ ...point, at: new Date(point.at).toISOString() })) })),

@@ -9,9 +9,21 @@ import type { Request } from 'express';
 export function routeName(req: Request): string {
   const pattern = (req as { route?: { path?: unknown } }).route?.path;
   const base = req.baseUrl;
-  if (pattern === undefined) return `${req.method} ${base}/*`;
+  if (pattern === undefined) return intern(`${req.method} ${base}/*`);
   const path = String(pattern);
-  return `${req.method} ${base === '' ? path : path === '/' ? base : base + path}`;
+  return intern(`${req.method} ${base === '' ? path : path === '/' ? base : base + path}`);
+}
+
+// One string per route name, shared by its tasks (each held its own copy: 32 bytes a task).
+// Bounded: past so many names, a name is used as it is.
+const names = new Map<string, string>();
+const MAX_NAMES = 10_000;
+
+function intern(name: string): string {
+  const known = names.get(name);
+  if (known !== undefined) return known;
+  if (names.size < MAX_NAMES) names.set(name, name);
+  return name;
 }
 
 /**

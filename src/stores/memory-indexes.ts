@@ -46,28 +46,29 @@ const empty = { size: 0, newest: () => [] };
 type Source<T> = { readonly size: number; newest(start: Position | undefined): Iterable<T> };
 
 /**
- * The indexes of a `MemoryStore`: every task in creation order, and by status, route, owner,
- * the first two and four characters of its id, and each of its words. A list walks the
+ * The indexes of a `MemoryStore`: tasks in creation order by status, route, owner,
+ * the first two characters of its id, and each of its words. A list walks the
  * smallest index that applies, newest first, and checks the rest of the query on each task.
  */
 export class MemoryIndexes<T extends IndexedTask> {
-  readonly #all = new OrderedIndex<T>();
+  // Every task is in one status index: all of them walked as one are every task (an index of
+  // every task besides would cost each task another place).
   readonly #status = new Map<TaskStatus, OrderedIndex<T>>(taskStatuses.map((status) => [status, new OrderedIndex<T>()]));
+  readonly #all = merged([...this.#status.values()]);
   readonly #route = new IndexMap<T>();
   readonly #owner = new IndexMap<T>();
+  // By the first two characters of the id: a uuid's are random, so a bucket holds one task in
+  // 256, and a longer prefix is looked for in its bucket. (Buckets of four characters would
+  // be 65,536 small indexes, a hundred bytes a task more.)
   readonly #id2 = new IndexMap<T>();
-  readonly #id4 = new IndexMap<T>();
   readonly #word = new IndexMap<T>();
 
   /** Adds a new task, found by `words`. */
   add(task: T, words: readonly string[]): void {
-    this.#all.insert(task);
     this.#status.get(task.status)!.insert(task);
     if (task.route !== undefined) this.#route.add(task.route, task);
     if (task.owner !== undefined) this.#owner.add(task.owner, task);
-    const id = task.id.toLowerCase();
-    if (id.length >= 2) this.#id2.add(id.slice(0, 2), task);
-    if (id.length >= 4) this.#id4.add(id.slice(0, 4), task);
+    if (task.id.length >= 2) this.#id2.add(task.id.slice(0, 2).toLowerCase(), task);
     for (const word of words) this.#word.add(word, task);
   }
 
@@ -85,13 +86,10 @@ export class MemoryIndexes<T extends IndexedTask> {
 
   /** Removes a task, and it from every word it was added under. */
   remove(task: T, words: readonly string[]): void {
-    this.#all.remove(task);
     this.#status.get(task.status)!.remove(task);
     if (task.route !== undefined) this.#route.remove(task.route, task);
     if (task.owner !== undefined) this.#owner.remove(task.owner, task);
-    const id = task.id.toLowerCase();
-    if (id.length >= 2) this.#id2.remove(id.slice(0, 2), task);
-    if (id.length >= 4) this.#id4.remove(id.slice(0, 4), task);
+    if (task.id.length >= 2) this.#id2.remove(task.id.slice(0, 2).toLowerCase(), task);
     for (const word of words) this.#word.remove(word, task);
   }
 
@@ -127,7 +125,7 @@ export class MemoryIndexes<T extends IndexedTask> {
     }
     if (query.route !== undefined) sources.push(this.#route.get(query.route));
     if (query.owner !== undefined) sources.push(this.#owner.get(query.owner));
-    if (query.id !== undefined && query.id.length >= 2) sources.push((query.id.length >= 4 ? this.#id4 : this.#id2).get(query.id.slice(0, query.id.length >= 4 ? 4 : 2)));
+    if (query.id !== undefined && query.id.length >= 2) sources.push(this.#id2.get(query.id.slice(0, 2)));
     for (const word of query.words) sources.push(this.#word.get(word));
     let smallest = sources[0]!;
     for (const source of sources) if (source.size < smallest.size) smallest = source;
@@ -138,7 +136,9 @@ export class MemoryIndexes<T extends IndexedTask> {
 // Several indexes walked as one, newest first.
 function merged<T extends IndexedTask>(indexes: readonly OrderedIndex<T>[]): Source<T> {
   return {
-    size: indexes.reduce((total, index) => total + index.size, 0),
+    get size() {
+      return indexes.reduce((total, index) => total + index.size, 0);
+    },
     *newest(start) {
       const walks = indexes.map((index) => index.newest(start));
       const heads = walks.map((walk) => walk.next());

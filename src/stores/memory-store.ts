@@ -29,6 +29,12 @@ const SLICE_BUDGET = 2;
 // doing so, 256 smaller ones never for long.
 const SHARDS = 256;
 
+// The method a route name begins with (see express/route-name.ts).
+function methodOf(route: string): string {
+  const space = route.indexOf(' ');
+  return space < 0 ? route : route.slice(0, space);
+}
+
 function shardOf(id: string): number {
   // Any string works; for a uuid the first characters are random. NaN (a short id) & 255 is 0.
   return ((id.charCodeAt(0) * 31 + id.charCodeAt(1)) * 31 + id.charCodeAt(2)) & (SHARDS - 1);
@@ -72,6 +78,8 @@ interface Extra {
   rerun: Rerun | undefined;
   /** The words of its messages it is indexed by (see MemoryIndexes). */
   words: string[] | undefined;
+  /** Its method, when its route does not begin with it (see MemoryTask.method). */
+  method: string | undefined;
 }
 
 // One class, every field set in the constructor: all records share one compact shape. Times
@@ -84,20 +92,26 @@ class MemoryTask implements Task {
   #outcome: Reply | Problem | undefined = undefined;
   #extra: Extra | undefined;
   readonly route: string | undefined;
-  readonly method: string | undefined;
   readonly url: string | undefined;
   constructor(task: NewTask, key: string | undefined) {
-    const { owner, attempts, rerun } = task;
+    const { owner, attempts, rerun, route, url } = task;
     const readOnce = task.readOnce === true;
     this.id = task.id;
     this.createdAt = task.createdAt;
-    this.route = task.route;
-    this.method = task.method;
-    this.url = task.url;
+    this.route = route;
+    this.url = url;
+    // A request's method begins its route (`POST /reports`): it is read from there.
+    const method = task.method === undefined || (url !== undefined && route !== undefined && methodOf(route) === task.method) ? undefined : task.method;
     this.#extra =
-      owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined
+      owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined && method === undefined
         ? undefined
-        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun, words: undefined };
+        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun, words: undefined, method };
+  }
+
+  get method(): string | undefined {
+    const extra = this.#extra?.method;
+    if (extra !== undefined) return extra;
+    return this.url === undefined || this.route === undefined ? undefined : methodOf(this.route);
   }
   readonly id: string;
   readonly createdAt: number;
@@ -205,6 +219,7 @@ class MemoryTask implements Task {
       retryAt: undefined,
       rerun: undefined,
       words: undefined,
+      method: undefined,
     });
   }
 

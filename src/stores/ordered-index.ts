@@ -44,7 +44,10 @@ export class OrderedIndex<T extends Indexed> {
     const index = this.#chunkFor(item);
     const chunk = chunks[index]!;
     chunk.splice(this.#positionIn(chunk, item), 0, item);
-    if (chunk.length > 2 * CHUNK) chunks.splice(index + 1, 0, chunk.splice(CHUNK));
+    if (chunk.length > 2 * CHUNK) {
+      // Two halves, each a copy of its own size: the full one's spare capacity would stay.
+      chunks.splice(index, 1, chunk.slice(0, CHUNK), chunk.slice(CHUNK));
+    }
   }
 
   remove(item: T): void {

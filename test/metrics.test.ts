@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import express from 'express';
 import { createAsyncApi, InvalidOptionError, MemoryStore, memoryBackend, StoreUnavailableError, type AsyncApi } from 'express-async-api';
+import { startWorker } from 'express-async-api/bullmq';
 import { asyncApiMetrics } from 'express-async-api/metrics';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -219,6 +220,14 @@ describe('metrics options', () => {
   it.each(cases)('rejects %s', (_what, make, message) => {
     expect(make).toThrow(InvalidOptionError);
     expect(make).toThrow(message);
+  });
+
+  it('checks the metrics and tracing options of startWorker() before it connects', async () => {
+    const connection = 'redis://127.0.0.1:1';
+    await expect(startWorker({ connection, queue: 'q', metrics: {} as never })).rejects.toThrow(
+      'startWorker options.metrics must be what asyncApiMetrics() of express-async-api/metrics returns, got an object',
+    );
+    await expect(startWorker({ connection, queue: 'q', tracing: 1 as never })).rejects.toThrow('startWorker options.tracing must be true or false, got 1');
   });
 
   it('refuses a second asyncApiMetrics() on one registry', () => {

@@ -36,10 +36,15 @@ if (mode === 'observed') {
     });
   });
   const neither = createAsyncApi({ ...options, tracing: false, statusPath: '/neither-status' });
-  const observed = createAsyncApi({ ...options, metrics: asyncApiMetrics(), statusPath: '/observed-status' });
+  const metrics = asyncApiMetrics();
+  const observed = createAsyncApi({ ...options, metrics, statusPath: '/observed-status' });
+  const metricsOnly = createAsyncApi({ ...options, metrics, tracing: false, statusPath: '/metrics-status' });
+  const tracingOnly = createAsyncApi({ ...options, statusPath: '/tracing-status' });
   app.post('/neither', neither.asyncApi(handler));
   app.post('/observed', observed.asyncApi(handler));
-  closables.push(neither, observed, { close: () => provider.shutdown() });
+  app.post('/metrics-only', metricsOnly.asyncApi(handler));
+  app.post('/tracing-only', tracingOnly.asyncApi(handler));
+  closables.push(neither, observed, metricsOnly, tracingOnly, { close: () => provider.shutdown() });
 } else if (mode === 'absent') {
   // As the library looks for them.
   const require = createRequire(new URL('../dist/index.js', import.meta.url));

@@ -55,6 +55,12 @@ export interface TaskMetrics {
 export interface TaskTrace {
   readonly route?: string;
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * The submit's context itself, for a run in the process that captured it (no headers to
+   * parse then). Never crosses a process: a backend that queues the trace sends `route` and
+   * `headers` only.
+   */
+  readonly local?: unknown;
 }
 
 /** One attempt of a task as its span. */

@@ -88,7 +88,8 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
         const data: QueuedTask = {
           taskId: id,
           job,
-          ...(trace === undefined ? {} : { trace }),
+          // Its route and headers: the submit's context itself stays here.
+          ...(trace === undefined ? {} : { trace: trace.route === undefined ? { headers: trace.headers } : { route: trace.route, headers: trace.headers } }),
           ...(route.timeout === undefined ? {} : { timeout: route.timeout }),
           ...(retries === undefined ? {} : { retries: { attempts: retries.attempts, backoff: retries.backoff } }),
         };

@@ -61,18 +61,28 @@ class OpenTelemetryTracer implements TaskTracer {
     if (this.#current() === undefined) return undefined;
     const { context, propagation, trace } = this.#api;
     const active = context.active();
-    const headers: Record<string, string> = {};
-    propagation.inject(active, headers);
     const submit = trace.getSpan(active);
     if (submit !== undefined) this.#remember(task.id, submit.spanContext());
-    return task.route === undefined ? { headers } : { route: task.route, headers };
+    // The headers only for a job that leaves this process: a run here takes the context itself.
+    let headers: Record<string, string> | undefined;
+    return {
+      ...(task.route === undefined ? {} : { route: task.route }),
+      local: active,
+      get headers() {
+        if (headers === undefined) {
+          headers = {};
+          propagation.inject(active, headers);
+        }
+        return headers;
+      },
+    };
   }
 
   run(id: string, attempt: number, captured: TaskTrace): RunSpan | undefined {
     const tracer = this.#current();
     if (tracer === undefined) return undefined;
     const api = this.#api;
-    const parent = api.propagation.extract(api.ROOT_CONTEXT, captured.headers);
+    const parent = (captured.local as Context | undefined) ?? api.propagation.extract(api.ROOT_CONTEXT, captured.headers);
     const route = captured.route ?? '(none)';
     const span = tracer.startSpan(
       `async-api.task ${route}`,

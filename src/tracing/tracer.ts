@@ -92,6 +92,8 @@ class OpenTelemetryTracer implements TaskTracer {
     this.#remember(id, span.spanContext());
     const active: Context = api.trace.setSpan(parent, span);
     let headers: Record<string, string> | undefined;
+    // A thread's progress may arrive after its end: the span has ended then.
+    let ended = false;
     return {
       get headers() {
         if (headers === undefined) {
@@ -102,8 +104,11 @@ class OpenTelemetryTracer implements TaskTracer {
       },
       within: (fn) => api.context.with(active, fn),
       started: () => span.addEvent('started'),
-      progress: (fraction, message) => span.addEvent('progress', message === undefined ? { fraction } : { fraction, message }),
+      progress(fraction, message) {
+        if (!ended) span.addEvent('progress', message === undefined ? { fraction } : { fraction, message });
+      },
       end(outcome, error) {
+        ended = true;
         span.setAttribute(attributes.outcome, outcome);
         if (outcome === 'failed' || outcome === 'timed_out' || outcome === 'retried') {
           if (error instanceof Error) span.recordException(error);

@@ -6,7 +6,8 @@ export default defineConfig([
     // and ioredis), for `import` and for `require`. Built together and split into shared
     // chunks, so that both entries use one copy of the code: an error class from one is
     // the error class of the other.
-    entry: { index: 'src/index.ts', bullmq: 'src/distributed/index.ts' },
+    // express-async-api/metrics likewise: only those who want metrics load prom-client.
+    entry: { index: 'src/index.ts', bullmq: 'src/distributed/index.ts', metrics: 'src/metrics/index.ts' },
     format: ['esm', 'cjs'],
     target: 'node20',
     dts: true,
@@ -24,7 +25,7 @@ export default defineConfig([
     banner: { js: '#!/usr/bin/env node' },
     // The package's own entry, so that the worker shares its code (and bullmq is loaded
     // only for a worker, not for --help).
-    external: ['express-async-api/bullmq'],
+    external: ['express-async-api/bullmq', 'express-async-api/metrics'],
   },
   {
     // express-async-api/client: for browsers as well as Node, so nothing of Node in it.

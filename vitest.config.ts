@@ -15,6 +15,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./dist/bullmq.js', import.meta.url)),
       },
       {
+        find: /^express-async-api\/metrics$/,
+        replacement: fileURLToPath(new URL('./dist/metrics.js', import.meta.url)),
+      },
+      {
         find: /^express-async-api\/client$/,
         replacement: fileURLToPath(new URL('./dist/client.js', import.meta.url)),
       },

@@ -4,6 +4,10 @@
 // 2. monitor: reading a finished task vs a plain GET answering the same JSON
 // 3. heap bytes per finished task with a small JSON result
 // 4. janitor: a sweep with nothing expired, and a full purge with the event loop's longest stall
+// 5. metrics and traces: submit with asyncApiMetrics() and an OpenTelemetry SDK (spans dropped
+//    by its exporter) vs neither, same process; and, with BENCH_BEFORE=<a built checkout of the
+//    release before them>, submit where prom-client and @opentelemetry/api are not installed vs
+//    that release, same process. BENCH_ONLY=observe runs these alone.
 import { execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +19,8 @@ const run = promisify(execFile);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 
-async function startServer(mode) {
-  const execArgv = mode === 'heap' ? ['--expose-gc'] : [];
-  const server = fork(fileURLToPath(new URL('./server.js', import.meta.url)), [mode], { execArgv });
+async function startServer(mode, script = './server.js', execArgv = mode === 'heap' ? ['--expose-gc'] : []) {
+  const server = fork(fileURLToPath(new URL(script, import.meta.url)), [mode], { execArgv });
   const [{ port }] = await once(server, 'message');
   const stop = async () => {
     server.send('exit');
@@ -67,16 +70,48 @@ async function janitor(count) {
   return JSON.parse(stdout);
 }
 
-const heapPerTask = await heap();
-const { submit, read } = await throughput();
-const janitors = [await janitor(100_000), await janitor(1_000_000)];
+async function observedSubmit() {
+  const { base, stop } = await startServer('observed', './observe-server.js');
+  try {
+    return await compare(`${base}/neither`, `${base}/observed`, { rounds, seconds, method: 'POST' });
+  } finally {
+    await stop();
+  }
+}
+
+async function absentSubmit() {
+  if (process.env.BENCH_BEFORE === undefined) return undefined;
+  const hide = fileURLToPath(new URL('./hide-peers.cjs', import.meta.url));
+  const { base, stop } = await startServer('absent', './observe-server.js', ['--require', hide]);
+  try {
+    return await compare(`${base}/before`, `${base}/wrapped`, { rounds, seconds, method: 'POST' });
+  } finally {
+    await stop();
+  }
+}
+
+const only = process.env.BENCH_ONLY === 'observe';
+const heapPerTask = only ? undefined : await heap();
+const { submit, read } = only ? {} : await throughput();
+const observed = await observedSubmit();
+const absent = await absentSubmit();
+const janitors = only ? [] : [await janitor(100_000), await janitor(1_000_000)];
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 console.log(`\nnode ${process.version}, ${client}, ${rounds} alternating rounds of ${seconds} s, 32 connections; tasks kept 2 s\n`);
-console.log('| measure | plain Express | express-async-api | ratio (median of rounds) | target |');
+if (!only) {
+  console.log('| measure | plain Express | express-async-api | ratio (median of rounds) | target |');
+  console.log('|---|---:|---:|---:|---|');
+  console.log(`| submit, req/s | ${fmt(submit.a)} | ${fmt(submit.b)} | ${submit.ratio.toFixed(2)}× | ≥ 0.92× |`);
+  console.log(`| monitor read of a finished task, req/s | ${fmt(read.a)} | ${fmt(read.b)} | ${read.ratio.toFixed(2)}× | |`);
+}
+console.log('\n| submit, req/s | without | with | ratio (median of rounds) | target |');
 console.log('|---|---:|---:|---:|---|');
-console.log(`| submit, req/s | ${fmt(submit.a)} | ${fmt(submit.b)} | ${submit.ratio.toFixed(2)}× | ≥ 0.92× |`);
-console.log(`| monitor read of a finished task, req/s | ${fmt(read.a)} | ${fmt(read.b)} | ${read.ratio.toFixed(2)}× | |`);
+console.log(`| metrics and tracing (an SDK, spans dropped) vs neither, same process | ${fmt(observed.a)} | ${fmt(observed.b)} | ${observed.ratio.toFixed(2)}× | ≥ 0.9× |`);
+if (absent !== undefined) {
+  console.log(`| prom-client and @opentelemetry/api not installed: this build vs the release before (${process.env.BENCH_BEFORE}) | ${fmt(absent.a)} | ${fmt(absent.b)} | ${absent.ratio.toFixed(2)}× | ≥ 0.98× |`);
+}
+if (only) process.exit(0);
 console.log('\n| measure | value | target |');
 console.log('|---|---:|---|');
 console.log(`| heap per finished task (small JSON result) | ${fmt(heapPerTask)} B | ≤ 500 B |`);

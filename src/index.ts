@@ -50,3 +50,4 @@ export {
   UnsupportedResponseMethodError,
   WorkerCrashedError,
 } from './core/errors.js';
+export type { BackendCensus, MonitorKind, RejectReason, RunSpan, TaskMetrics, TaskTrace, TaskTracer, ThreadPoolStats } from './core/observer.js';

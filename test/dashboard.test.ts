@@ -1,4 +1,6 @@
 import { createAsyncApi, problemTypes } from 'express-async-api';
+import { asyncApiMetrics } from 'express-async-api/metrics';
+import { Registry } from 'prom-client';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +74,21 @@ describe('the dashboard, in memory', () => {
     const refused = await request(app).post(`/admin/tasks/api/tasks/${id}/retry`).set(fromThePage).send({}).expect(409);
     expect(refused.body).toMatchObject({ type: problemTypes.notRerunnable, status: 409 });
     expect(refused.body.detail).toMatch(/inline handler/);
+    await tasks.close();
+  });
+
+  it('deletes a finished task with metrics on, and counts it once', async () => {
+    const registry = new Registry();
+    const tasks = createAsyncApi({ metrics: asyncApiMetrics({ registry }), onError: () => {} });
+    const app = express();
+    app.post('/quick', tasks.asyncApi(async (_req, res) => res.json({ ok: true })));
+    app.use('/admin/tasks', tasks.dashboard());
+    app.use(tasks.router);
+    const submitted = await request(app).post('/quick').expect(202);
+    await untilFinished(request(app), submitted.headers.location);
+    await request(app).delete(`/admin/tasks/api/tasks/${submitted.body.id}`).set(fromThePage).send({}).expect(200, /"action":"deleted"/);
+    await request(app).get(submitted.headers.location).expect(404);
+    expect((await registry.getSingleMetricAsString('async_api_tasks_finished_total'))).toMatch(/status="succeeded"} 1$/m);
     await tasks.close();
   });
 

@@ -52,6 +52,10 @@ describe('the published package', () => {
     expect(files).toContain('dist/client.cjs');
     expect(files).toContain('dist/bullmq.js');
     expect(files).toContain('dist/bullmq.cjs');
+    expect(files).toContain('dist/metrics.js');
+    expect(files).toContain('dist/metrics.cjs');
+    expect(files).toContain('dist/metrics.d.ts');
+    expect(files).toContain('dist/metrics.d.cts');
     expect(files).toContain('dist/cli.js');
     // The dashboard's page, with preact, htm and uPlot bundled in: no dependencies of them.
     expect(files).toContain('dist/dashboard/dashboard.js');
@@ -94,6 +98,47 @@ describe('the published package', () => {
     );
     expect(execFileSync(process.execPath, ['bullmq.mjs'], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function function function');
     expect(execFileSync(process.execPath, ['bullmq.cjs'], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('function');
+  });
+
+  it('has express-async-api/metrics for import and for require, taken by the main entry', () => {
+    const use = (load: string) => `${load}
+const registry = new Registry();
+const tasks = createAsyncApi({ metrics: asyncApiMetrics({ registry }) });
+tasks.define('t', () => 1).submit(0).then(async (handle) => {
+  await handle.result();
+  const text = await registry.metrics();
+  console.log(/async_api_tasks_finished_total\{route="t",status="succeeded"\} 1/.test(text));
+  await tasks.close();
+});
+`;
+    writeFileSync(join(consumer, 'metrics.mjs'), use(`import { asyncApiMetrics } from 'express-async-api/metrics';\nimport { createAsyncApi } from 'express-async-api';\nimport { Registry } from 'prom-client';`));
+    writeFileSync(join(consumer, 'metrics.cjs'), use(`const { asyncApiMetrics } = require('express-async-api/metrics');\nconst { createAsyncApi } = require('express-async-api');\nconst { Registry } = require('prom-client');`));
+    for (const file of ['metrics.mjs', 'metrics.cjs']) {
+      expect(execFileSync(process.execPath, [file], { cwd: consumer, encoding: 'utf8' }).trim()).toBe('true');
+    }
+  });
+
+  it('runs without prom-client and @opentelemetry/api, from ESM and CommonJS; the worker names what --metrics-port needs', () => {
+    // The package, its own dependencies, express, bullmq and ioredis: no optional peer of metrics or traces.
+    const bare = mkdtempSync(join(tmpdir(), 'no-observers-'));
+    try {
+      const modules = join(bare, 'node_modules');
+      mkdirSync(modules);
+      cpSync(join(consumer, 'node_modules', 'express-async-api'), join(modules, 'express-async-api'), { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(modules, 'express-async-api', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      for (const name of [...Object.keys(manifest.dependencies), 'express', 'bullmq', 'ioredis']) symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir');
+      writeFileSync(join(bare, 'esm.mjs'), program(`import express from 'express';\nimport { createAsyncApi, TaskNotFoundError } from 'express-async-api';`));
+      writeFileSync(join(bare, 'cjs.cjs'), program(`const express = require('express');\nconst { createAsyncApi, TaskNotFoundError } = require('express-async-api');`));
+      for (const file of ['esm.mjs', 'cjs.cjs']) {
+        expect(execFileSync(process.execPath, [file], { cwd: bare, encoding: 'utf8' }).trim()).toBe('202 {"answer":42} function');
+      }
+      const cli = join(modules, 'express-async-api', 'dist', 'cli.js');
+      const worker = spawnSync(process.execPath, [cli, 'worker', '--queue', 'q', '--metrics-port', '9100'], { cwd: bare, encoding: 'utf8' });
+      expect(worker.status).toBe(1);
+      expect(worker.stderr).toBe('express-async-api: --metrics-port serves metrics from prom-client, which is not installed here: npm install prom-client\n');
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   it('has the express-async-api command', () => {

@@ -23,9 +23,14 @@ const scratch = mkdtempSync(join(tmpdir(), 'worker-threads-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Waits, yielding to the event loop, until `path` exists; bounded. */
+// A file another thread writes: it exists once opened, and has its content once written.
 async function untilFileExists(path: string): Promise<string> {
-  for (let turn = 0; turn < 5_000 && !existsSync(path); turn++) await new Promise((resolve) => setTimeout(resolve, 2));
-  return readFileSync(path, 'utf8');
+  let content = '';
+  for (let turn = 0; turn < 5_000 && content === ''; turn++) {
+    if (existsSync(path)) content = readFileSync(path, 'utf8');
+    if (content === '') await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return content;
 }
 
 describe.each(expressVersions)('%s: asyncApi.worker()', (_name, express) => {

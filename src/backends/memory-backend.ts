@@ -3,6 +3,7 @@ import { InvalidOptionError, ShuttingDownError } from '../core/errors.js';
 import { checkKeys, describe } from '../core/options.js';
 import type { TaskStore } from '../core/store.js';
 import { JobQueue } from '../core/job-queue.js';
+import { observeStore } from '../core/observed-store.js';
 import { TaskRunner } from '../core/runner.js';
 import { InlineExecutor } from '../executors/inline.js';
 import { ThreadPoolExecutor } from '../executors/thread-pool.js';
@@ -27,8 +28,12 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     throw new InvalidOptionError(`memoryBackend options.store must be a TaskStore (with ${methods.join(', ')}), got ${describe(store)}`);
   }
   return function createMemoryBackend(config): Backend {
-    const tasks = store ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
-    const runner = new TaskRunner(tasks, config.onError);
+    const held = store ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
+    // With metrics, its writes are counted; every task lives its whole life here, so the
+    // tasks that went through it are the ones queued and running.
+    const observed = observeStore(held, config.metrics);
+    const tasks = observed.store;
+    const runner = new TaskRunner(tasks, config.onError, config.tracer === undefined ? {} : { tracer: config.tracer });
     const inline = new InlineExecutor(config.concurrency);
     const threads = new ThreadPoolExecutor(config.threads, (error, taskId) => config.onError(error, taskId));
     // Twice as many module jobs as threads go to the pool (so that a thread that frees finds
@@ -36,10 +41,10 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     const modules = new JobQueue(config.threads.max * 2, runner, threads, tasks);
     return {
       store: tasks,
-      runInline(id, job, route) {
+      runInline(id, job, route, trace) {
         const { retries } = route;
         const attempt = (n: number): void => {
-          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }).then((retryIn) => {
+          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }, trace).then((retryIn) => {
             if (retryIn !== undefined) runner.later(id, retryIn, () => attempt(n + 1));
           });
         };
@@ -49,11 +54,20 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       jobData: 'clone',
       // (Module jobs waiting in the backend's queue wait for a thread too.)
       stats: async () => {
-        const pool = threads.stats;
-        return { threads: { ...pool, queued: pool.queued + modules.waiting } };
+        const pool = threads.stats();
+        return { threads: { threads: pool.threads, utilization: pool.utilization, queued: pool.queue + modules.waiting } };
       },
-      runModule(id, job, route) {
-        modules.push(id, job, route.timeout, route.retries);
+      runModule(id, job, route, trace) {
+        modules.push(id, job, route.timeout, route.retries, 1, trace);
+      },
+      census() {
+        const size = (held as { size?: unknown }).size;
+        return {
+          queued: observed.queued(),
+          running: observed.running(),
+          ...(typeof size === 'number' ? { held: size } : {}),
+          threads: threads.stats(),
+        };
       },
       async close(timeout) {
         const deadline = Date.now() + timeout;

@@ -1,3 +1,4 @@
+import type { BackendCensus, TaskTrace } from './observer.js';
 import type { Configuration, RouteConfiguration, WorkerRouteConfiguration } from './options.js';
 import type { ExecutionContext } from './runner.js';
 import type { BackendStats } from './admin.js';
@@ -86,14 +87,16 @@ export interface Backend {
   /**
    * Gets the inline job of a task that was just created running in this process, after
    * the current turn of the event loop. `undefined` when this backend cannot run inline
-   * jobs; wrapping an inline handler then fails.
+   * jobs; wrapping an inline handler then fails. `trace`: what its submit captured of its
+   * trace context, when traced (see `TaskTrace`); each attempt runs as its child.
    */
-  readonly runInline: ((id: string, job: InlineJob, route: RouteConfiguration) => void) | undefined;
+  readonly runInline: ((id: string, job: InlineJob, route: RouteConfiguration, trace?: TaskTrace) => void) | undefined;
   /**
    * Gets the job of a handler module running: on this process's thread pool, or on a
-   * worker process. May reject (nothing could take the job); the task is then forgotten.
+   * worker process (the job then carries `trace`). May reject (nothing could take the job);
+   * the task is then forgotten.
    */
-  runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration): void | Promise<void>;
+  runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration, trace?: TaskTrace): void | Promise<void>;
   /** Whether worker routes may set `queueTimeout`: its tasks may wait for workers that are not there. */
   readonly queueTimeouts: boolean;
   /**
@@ -108,6 +111,8 @@ export interface Backend {
   readonly dropQueued?: (id: string) => Promise<void>;
   /** Where its tasks run, as the dashboard shows it: this process's thread pool, or the worker processes. */
   readonly stats?: () => Promise<BackendStats>;
+  /** What it holds now, for the gauges of `metrics` (read at each scrape). */
+  readonly census?: () => BackendCensus | Promise<BackendCensus>;
   /** Lets live tasks finish for up to `timeout` ms, aborts the rest, then releases everything. */
   close(timeout: number): Promise<void>;
 }

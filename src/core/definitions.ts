@@ -4,6 +4,7 @@
 import type { Backend, CallModuleJob } from './backend.js';
 import { checkInput, jsonReply, settleResult, type CodeTaskFunction } from './code-task.js';
 import { InvalidArgumentError, InvalidOptionError } from './errors.js';
+import type { TaskTrace } from './observer.js';
 import { MAX_TIMER_DELAY, checkKeys, describe, resolveWorkerRouteOptions, type RouteOptions, type WorkerRouteConfiguration } from './options.js';
 import type { TaskRegistry } from './registry.js';
 import { ContextTaskInfo } from './task-info.js';
@@ -83,7 +84,7 @@ export function defineTask<Input, Output>(
   if (route.retries?.retryOn !== undefined && typeof run !== 'function' && backend.jobData === 'json') {
     throw new InvalidOptionError('define() options.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies');
   }
-  let start: (id: string, input: unknown) => void | Promise<void>;
+  let start: (id: string, input: unknown, trace: TaskTrace | undefined) => void | Promise<void>;
   // A module task's job, kept to run it again when its input is small enough (see maxRerunBytes).
   let rerunOf: (input: unknown) => Rerun | undefined = () => undefined;
   if (typeof run === 'function') {
@@ -91,16 +92,17 @@ export function defineTask<Input, Output>(
     if (runInline === undefined) {
       throw new InvalidOptionError(`define("${name}") takes a module here: this backend runs tasks on other processes, which a function cannot reach`);
     }
-    start = (id, input) =>
+    start = (id, input, trace) =>
       runInline(
         id,
         async (execution) => jsonReply(await run(input as Input, new ContextTaskInfo(execution)), maxReplyBytes),
         route,
+        trace,
       );
   } else if (run instanceof URL || typeof run === 'string') {
     const module = context.checkModule(run, route.exportName);
     const jobOf = (input: unknown): CallModuleJob => ({ kind: 'call', module, exportName: route.exportName, input, maxReplyBytes });
-    start = (id, input) => backend.runModule(id, jobOf(input), route);
+    start = (id, input, trace) => backend.runModule(id, jobOf(input), route, trace);
     rerunOf = (input) => (context.maxRerunBytes > 0 && jsonSize(input) <= context.maxRerunBytes ? { job: jobOf(input), route } : undefined);
   } else {
     throw new InvalidArgumentError(`define() takes a function or a module (a file: URL or a path), got ${describe(run)}`);
@@ -112,7 +114,7 @@ export function defineTask<Input, Output>(
       const owner = submitOptions?.owner;
       if (owner !== undefined && typeof owner !== 'string') throw new InvalidArgumentError(`submit() options.owner must be a string, got ${describe(owner)}`);
       const carried = checkInput(input, typeof run === 'function' ? 'clone' : backend.jobData);
-      const { task } = await registry.submit(owner, (id) => start(id, carried), {
+      const { task } = await registry.submit(owner, (id, trace) => start(id, carried, trace), {
         readOnce: route.readOnce,
         ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
         route: name,

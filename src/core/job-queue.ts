@@ -1,5 +1,6 @@
 import Denque from 'denque';
 import { problemFromError, type Problem } from './problem.js';
+import type { TaskTrace } from './observer.js';
 import type { RetryConfiguration } from './options.js';
 import type { Executor, TaskRunner } from './runner.js';
 import type { TaskStore } from './store.js';
@@ -11,6 +12,8 @@ interface Waiting<J> {
   readonly retries: RetryConfiguration | undefined;
   /** From 1; a later attempt's task is running (between attempts) as it waits. */
   readonly attempt: number;
+  /** What its submit captured of its trace, when traced. */
+  readonly trace: TaskTrace | undefined;
 }
 
 /**
@@ -47,12 +50,12 @@ export class JobQueue<J> {
    * After `abandon()` (a submit that began before the shutdown), the task ends at once with
    * the reason the others ended with.
    */
-  push(id: string, job: J, timeout: number | undefined, retries?: RetryConfiguration, attempt = 1): void {
+  push(id: string, job: J, timeout: number | undefined, retries?: RetryConfiguration, attempt = 1, trace?: TaskTrace): void {
     if (this.#abandoned !== undefined) {
       void this.#store.finish(id, { status: 'failed', problem: this.#abandoned }, Date.now()).catch(() => {});
       return;
     }
-    this.#waiting.push({ id, job, timeout, retries, attempt });
+    this.#waiting.push({ id, job, timeout, retries, attempt, trace });
     this.#pump();
   }
 
@@ -83,7 +86,7 @@ export class JobQueue<J> {
     this.#settle();
   }
 
-  async #run({ id, job, timeout, retries, attempt }: Waiting<J>): Promise<void> {
+  async #run({ id, job, timeout, retries, attempt, trace }: Waiting<J>): Promise<void> {
     try {
       // Canceled (or gone) while it waited: the store says so, and the job never reaches a
       // thread. A store that cannot be read now leaves it to the runner, which reports that.
@@ -93,9 +96,9 @@ export class JobQueue<J> {
       );
       if (task === null || (task !== undefined && task.status !== (attempt === 1 ? 'queued' : 'running'))) return;
       const plan = retries === undefined ? undefined : { attempt, policy: retries };
-      const retryIn = await this.#runner.run(id, job, this.#executor, timeout, attempt > 1, plan);
+      const retryIn = await this.#runner.run(id, job, this.#executor, timeout, attempt > 1, plan, trace);
       // Its next attempt waits its turn again, after the backoff.
-      if (retryIn !== undefined) this.#runner.later(id, retryIn, () => this.push(id, job, timeout, retries, attempt + 1));
+      if (retryIn !== undefined) this.#runner.later(id, retryIn, () => this.push(id, job, timeout, retries, attempt + 1, trace));
     } finally {
       this.#running--;
       this.#pump();

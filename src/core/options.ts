@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { BackendFactory } from './backend.js';
 import { InvalidOptionError } from './errors.js';
+import type { TaskMetrics, TaskTracer } from './observer.js';
 import { statusOf } from './problem.js';
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
@@ -61,6 +62,13 @@ export interface AsyncApiOptions<Req = unknown> {
    * and its task cannot be run again. `0` keeps none. Default 65536 (64 KiB).
    */
   maxRerunBytes?: number;
+  /** Prometheus metrics of the tasks: `asyncApiMetrics()` from `express-async-api/metrics`. Default: none. */
+  metrics?: TaskMetrics;
+  /**
+   * Traces tasks with OpenTelemetry (`@opentelemetry/api`) when it is installed and an SDK is
+   * registered: each attempt a span, child of the submit's. `false` traces nothing. Default `true`.
+   */
+  tracing?: boolean;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -172,6 +180,10 @@ export interface Configuration<Req = unknown> {
   readonly maxReplyBytes: number;
   readonly location: ((req: Req, id: string) => string) | undefined;
   readonly maxRerunBytes: number;
+  readonly metrics: TaskMetrics | undefined;
+  readonly tracing: boolean;
+  /** The tracer, when `tracing` and @opentelemetry/api is there: set by whoever builds the backend. */
+  readonly tracer?: TaskTracer;
 }
 
 export interface RouteConfiguration {
@@ -198,7 +210,7 @@ function logServerErrors(error: unknown, taskId: string | undefined): void {
   }
 }
 
-const defaults: Omit<Configuration, 'threads' | 'backend' | 'location'> = {
+const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metrics'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -211,6 +223,7 @@ const defaults: Omit<Configuration, 'threads' | 'backend' | 'location'> = {
   heartbeat: 15_000,
   maxReplyBytes: 64 * 1024 * 1024,
   maxRerunBytes: 64 * 1024,
+  tracing: true,
 };
 
 /** How a value reads in an error message. */
@@ -269,7 +282,7 @@ export function bytes(value: unknown, name: string, zero = false): number {
   return value;
 }
 
-function booleanOption(value: unknown, name: string): boolean {
+export function booleanOption(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw new InvalidOptionError(`${name} must be true or false, got ${describe(value)}`);
   return value;
 }
@@ -314,7 +327,20 @@ const optionNames = [
   'maxReplyBytes',
   'location',
   'maxRerunBytes',
+  'metrics',
+  'tracing',
 ] as const;
+
+const metricsMethods = ['submitted', 'rejected', 'finished', 'census', 'monitored'] as const;
+
+/** What `asyncApiMetrics()` returns, checked by its methods: prom-client's own objects are not. */
+export function metricsOption(value: unknown, name: string): TaskMetrics | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || !metricsMethods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')) {
+    throw new InvalidOptionError(`${name} must be what asyncApiMetrics() of express-async-api/metrics returns, got ${describe(value)}`);
+  }
+  return value as TaskMetrics;
+}
 
 /** A whole number of milliseconds, 0 or more. */
 function delay(value: unknown, name: string): number {
@@ -380,6 +406,8 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     maxReplyBytes: bytes(pick('maxReplyBytes'), 'options.maxReplyBytes'),
     location: given.location === undefined ? undefined : functionOption(given.location, 'options.location'),
     maxRerunBytes: bytes(pick('maxRerunBytes'), 'options.maxRerunBytes', true),
+    metrics: metricsOption(given.metrics, 'options.metrics'),
+    tracing: booleanOption(pick('tracing'), 'options.tracing'),
   };
 }
 

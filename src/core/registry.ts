@@ -1,5 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
-import { ShuttingDownError, TaskFinishedError, TaskNotFoundError } from './errors.js';
+import { ShuttingDownError, StoreUnavailableError, TaskFinishedError, TaskLimitError, TaskNotFoundError } from './errors.js';
+import type { RejectReason, TaskMetrics, TaskTrace, TaskTracer } from './observer.js';
 import type { NewTask, TaskListener, TaskStore } from './store.js';
 import { isFinished, type Rerun, type Task } from './task.js';
 
@@ -10,25 +11,34 @@ import { isFinished, type Rerun, type Task } from './task.js';
 export class TaskRegistry {
   readonly #store: TaskStore;
   readonly #onQueuedCancel: ((id: string) => Promise<void>) | undefined;
+  readonly #metrics: TaskMetrics | undefined;
+  readonly #tracer: TaskTracer | undefined;
   #closing = false;
 
   /**
    * `onQueuedCancel` hears of a task canceled while it was queued, after the store ended
    * it: where its job waits elsewhere (a queue in Redis), it may be dropped there.
+   * `observers`: metrics count submits and refusals; a tracer captures each submit's context.
    */
-  constructor(store: TaskStore, onQueuedCancel?: (id: string) => Promise<void>) {
+  constructor(store: TaskStore, onQueuedCancel?: (id: string) => Promise<void>, observers: { metrics?: TaskMetrics | undefined; tracer?: TaskTracer | undefined } = {}) {
     this.#store = store;
     this.#onQueuedCancel = onQueuedCancel;
+    this.#metrics = observers.metrics;
+    this.#tracer = observers.tracer;
   }
 
   /**
    * Registers a queued task and hands its id to `start`, which gets its job running.
    * Rejects with `ShuttingDownError` after `close()` began and with `TaskLimitError` when
    * the store is full. If `start` throws, the task is forgotten again: nothing stays
-   * half-registered.
+   * half-registered. `start` is given what the tracer captured of the submit's context, for
+   * its job to carry (`undefined` when not traced).
    */
-  async submit(owner: string | undefined, start: (id: string) => void | Promise<void>, options: SubmitOptions = {}): Promise<Submitted> {
-    if (this.#closing) throw new ShuttingDownError();
+  async submit(owner: string | undefined, start: (id: string, trace?: TaskTrace) => void | Promise<void>, options: SubmitOptions = {}): Promise<Submitted> {
+    if (this.#closing) {
+      this.#metrics?.rejected(options.route, 'shutting_down');
+      throw new ShuttingDownError();
+    }
     const id = uuidv4();
     const fresh: { -readonly [K in keyof NewTask]: NewTask[K] } = { id, owner, createdAt: Date.now() };
     if (options.readOnce === true) fresh.readOnce = true;
@@ -38,18 +48,34 @@ export class TaskRegistry {
     if (options.method !== undefined) fresh.method = options.method;
     if (options.url !== undefined) fresh.url = options.url;
     if (options.rerun !== undefined) fresh.rerun = options.rerun;
-    const task = await this.#store.create(fresh);
+    let task: Task;
+    try {
+      task = await this.#store.create(fresh);
+    } catch (error) {
+      this.#rejected(options.route, error);
+      throw error;
+    }
     // The idempotency key's task, submitted before: it runs (or ran) already.
     if (task.id !== id) return { task, created: false };
     try {
-      const starting = start(task.id);
+      const starting = start(task.id, this.#tracer?.capture(task));
       if (starting !== undefined) await starting;
     } catch (error) {
       // If the store cannot be reached either, the task stays queued, unknown to any client.
       await this.#store.delete(task.id).catch(() => {});
+      this.#rejected(options.route, error);
       throw error;
     }
+    this.#metrics?.submitted(task);
     return { task, created: true };
+  }
+
+  // A refusal the metrics count: the store full or unreachable, or a shutdown begun meanwhile.
+  #rejected(route: string | undefined, error: unknown): void {
+    if (this.#metrics === undefined) return;
+    const reason: RejectReason | undefined =
+      error instanceof TaskLimitError ? 'limit' : error instanceof StoreUnavailableError ? 'store_unavailable' : error instanceof ShuttingDownError ? 'shutting_down' : undefined;
+    if (reason !== undefined) this.#metrics.rejected(route, reason);
   }
 
   /** The task, if it exists and `owner` may see it; else rejects with `TaskNotFoundError`. */

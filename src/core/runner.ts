@@ -1,5 +1,6 @@
 import { EffectQueue } from './effect-queue.js';
 import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
+import type { RunSpan, TaskTrace, TaskTracer } from './observer.js';
 import { describe } from './options.js';
 import { checkProgress } from './progress.js';
 import type { RetryConfiguration } from './options.js';
@@ -33,6 +34,12 @@ export interface ExecutionContext {
    * order queued; dropped when the task fails, is canceled or times out.
    */
   afterCommit(effect: () => unknown): void;
+  /**
+   * The trace context of the task's run as propagation headers, when it is traced: for an
+   * executor that runs the job elsewhere (a thread), to carry. (In this process the executor
+   * already runs inside it.)
+   */
+  readonly trace: Readonly<Record<string, string>> | undefined;
 }
 
 /** Runs jobs of one kind (inline functions, handler modules on threads…). */
@@ -68,6 +75,14 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   effects: EffectQueue | undefined = undefined;
   /** After a failed attempt that is retried: the wait before the next, in ms. */
   retryIn: number | undefined = undefined;
+  /** Its span, when traced; how its attempt ended, and with what error. */
+  span: RunSpan | undefined = undefined;
+  outcome: 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'retried' = 'canceled';
+  failure: unknown = undefined;
+
+  get trace(): Readonly<Record<string, string>> | undefined {
+    return this.span?.headers;
+  }
 
   constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number) {
     super();
@@ -81,6 +96,7 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   start(): boolean {
     if (this.aborted) return false;
     this.#startedAt = Date.now();
+    this.span?.started();
     if (this.#deferStart === 0) this.#tellStart();
     else {
       this.#startTimer = setTimeout(() => this.#tellStart(), this.#deferStart);
@@ -120,6 +136,7 @@ class RunningTask extends TaskAbort implements ExecutionContext {
     checkProgress(fraction, message);
     if (this.aborted) return;
     this.#tellStart();
+    this.span?.progress(fraction, message);
     this.#store.progress(this.id, fraction, message).catch(() => {});
   }
 
@@ -181,6 +198,8 @@ export interface RunnerOptions {
    * stores where each write is a round trip (Redis): a short task then costs one. Default 0.
    */
   readonly deferStart?: number;
+  /** Traces each attempt of a task that carries a trace (see `TaskTrace`). Default: none. */
+  readonly tracer?: TaskTracer;
 }
 
 /**
@@ -202,20 +221,38 @@ export class TaskRunner {
     this.#effects.add(running);
   }
   readonly #deferStart: number;
+  readonly #tracer: TaskTracer | undefined;
 
   constructor(store: TaskStore, onError: (error: unknown, taskId: string) => void, options: RunnerOptions = {}) {
     this.#store = store;
     this.#onError = onError;
     this.#deferStart = options.deferStart ?? 0;
+    this.#tracer = options.tracer;
+  }
+
+  /** Tasks this runner runs now (their attempts, between start and end). */
+  get running(): number {
+    return this.#live.size;
   }
 
   /**
    * Runs the job of a queued task to its end. Never rejects: every end is written to
    * the store. Resolves once the executor has settled too (after an abort, once it has
-   * stopped the work). `takeOver` runs a task another runner had started and lost.
+   * stopped the work). `takeOver` runs a task another runner had started and lost. With
+   * `trace` (what its submit captured) and a tracer, the attempt is a span, and the executor
+   * runs inside it.
    */
-  run<J>(id: string, job: J, executor: Executor<J>, timeout: number | undefined, takeOver = false, retry?: RetryPlan): Promise<number | undefined> {
+  run<J>(
+    id: string,
+    job: J,
+    executor: Executor<J>,
+    timeout: number | undefined,
+    takeOver = false,
+    retry?: RetryPlan,
+    trace?: TaskTrace,
+  ): Promise<number | undefined> {
     const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart);
+    if (trace !== undefined && this.#tracer !== undefined) task.span = this.#tracer.run(id, retry?.attempt ?? 1, trace);
     // #run leaves #live itself when it ends, which is after this: it awaits its executor first.
     const done = this.#run(task, job, executor, retry);
     this.#live.set(task, done);
@@ -297,7 +334,8 @@ export class TaskRunner {
       if (!(task.reason instanceof TaskCanceledError)) ended = this.#failOrRetry(task, task.reason, retry);
     });
     try {
-      const reply = await executor.execute(job, task);
+      const { span } = task;
+      const reply = await (span === undefined ? executor.execute(job, task) : span.within(() => executor.execute(job, task)));
       // A 5xx answer is a failed attempt too, when there is another to come.
       const answeredFailure = reply.status >= 500 ? Object.assign(new Error(`The handler answered ${reply.status}.`), { status: reply.status }) : undefined;
       if (answeredFailure !== undefined && !task.aborted && retry !== undefined && retry.attempt < retry.policy.attempts && retryable(answeredFailure, retry.policy)) {
@@ -307,6 +345,7 @@ export class TaskRunner {
       else {
         // Its effects run once its success is stored, and are dropped if it cannot be.
         ended = this.#finish(task, { status: 'succeeded', reply }).then((stored) => {
+          if (stored) task.outcome = 'succeeded';
           executor.settleEffects?.(id, stored);
           if (stored && task.effects !== undefined) this.#runEffects(task.effects, id);
         });
@@ -319,6 +358,7 @@ export class TaskRunner {
       stopWatching();
       await ended;
       this.#live.delete(task);
+      task.span?.end(task.outcome, task.failure);
     }
     return task.retryIn;
   }
@@ -340,10 +380,16 @@ export class TaskRunner {
       this.#report(failure, task.id);
       return this.#fail(task, error);
     }
-    if (recorded) task.retryIn = delay;
+    if (recorded) {
+      task.retryIn = delay;
+      task.outcome = 'retried';
+      task.failure = error;
+    }
   }
 
   async #fail(task: RunningTask, error: unknown): Promise<void> {
+    task.outcome = error instanceof TaskTimeoutError ? 'timed_out' : 'failed';
+    task.failure = error;
     this.#report(error, task.id);
     task.effects?.discard();
     await this.#finish(task, { status: 'failed', problem: problemFromError(error) });

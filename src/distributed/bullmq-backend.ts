@@ -2,6 +2,7 @@ import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Backend, BackendFactory } from '../core/backend.js';
 import { NoWorkerError, StoreUnavailableError } from '../core/errors.js';
+import { observeStore } from '../core/observed-store.js';
 import { checkKeys, milliseconds } from '../core/options.js';
 import { problemFromError } from '../core/problem.js';
 import { RedisStore } from '../stores/redis-store.js';
@@ -51,7 +52,9 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     const client = new Redis({ ...connection, lazyConnect: false });
     // ioredis retries a lost connection by itself; commands meanwhile reject (no offline queue).
     client.on('error', () => {});
-    const store = new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, maxTasks: config.maxTasks });
+    // With metrics, the ends written here (cancels, queue timeouts) are counted here; worker
+    // processes count the ones they write.
+    const { store } = observeStore(new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, maxTasks: config.maxTasks }), config.metrics);
     const tasks = new Queue<QueuedTask, void, string>(queue, { streams: { events: { maxLen: 100 } }, ...queueOptions, connection: connection as ConnectionOptions });
     tasks.on('error', () => {});
     const keepFailed = config.ttl === Infinity ? undefined : { age: Math.ceil(config.ttl / 1000) };
@@ -89,11 +92,13 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           throw new StoreUnavailableError({ cause: error });
         }
       },
-      async runModule(id, job, route) {
+      async runModule(id, job, route, trace) {
         const { retries } = route;
         const data: QueuedTask = {
           taskId: id,
           job,
+          // Its route and headers: the submit's context itself stays here.
+          ...(trace === undefined ? {} : { trace: trace.route === undefined ? { headers: trace.headers } : { route: trace.route, headers: trace.headers } }),
           ...(route.timeout === undefined ? {} : { timeout: route.timeout }),
           ...(retries === undefined ? {} : { retries: { attempts: retries.attempts, backoff: retries.backoff } }),
         };
@@ -118,6 +123,14 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           }, queueTimeout);
           deadline.unref();
           deadlines.add(deadline);
+        }
+      },
+      async census() {
+        // The jobs waiting for a worker process, as BullMQ counts them (nothing when Redis is not there).
+        try {
+          return { queued: await tasks.getJobCountByTypes('waiting', 'prioritized') };
+        } catch {
+          return {};
         }
       },
       async dropQueued(id) {

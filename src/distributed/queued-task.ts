@@ -1,5 +1,6 @@
 // What a web process puts on the queue for worker processes: types only, shared by both.
 import type { ModuleJob } from '../core/backend.js';
+import type { TaskTrace } from '../core/observer.js';
 
 /** The data of a BullMQ job: the task it runs, and how. */
 export interface QueuedTask {
@@ -9,6 +10,8 @@ export interface QueuedTask {
   readonly timeout?: number;
   /** The route's retries (its `retryOn`, a function, cannot travel: such routes are refused). */
   readonly retries?: { readonly attempts: number; readonly backoff: { readonly type: 'fixed' | 'exponential'; readonly delay: number; readonly jitter: number } };
+  /** The submit's trace context (W3C `traceparent`, `tracestate`) and route, when it was traced. */
+  readonly trace?: TaskTrace;
 }
 
 /**

@@ -4,12 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { HandlerModuleError, InvalidOptionError, WorkerCrashedError } from '../core/errors.js';
-import { checkKeys, count, describe, functionOption, resolveOptions, type ThreadOptions } from '../core/options.js';
+import type { TaskMetrics } from '../core/observer.js';
+import { observeStore } from '../core/observed-store.js';
+import { booleanOption, checkKeys, count, describe, functionOption, metricsOption, resolveOptions, type ThreadOptions } from '../core/options.js';
 import { problemFromError } from '../core/problem.js';
 import { TaskRunner } from '../core/runner.js';
 import { ThreadPoolExecutor } from '../executors/thread-pool.js';
 import { displayName } from '../executors/module-name.js';
 import { RedisStore } from '../stores/redis-store.js';
+import { openTelemetryTracer } from '../tracing/tracer.js';
 import { queueName, redisOptions, storePrefix, type RedisConnection } from './connection.js';
 import { RetryLater, jobName, type QueuedTask } from './queued-task.js';
 import { RedisWatch, isConnectionError } from './redis-watch.js';
@@ -36,6 +39,16 @@ export interface StartWorkerOptions {
   threads?: Omit<ThreadOptions, 'min' | 'max'>;
   /** Called with the error of every failed task (and, without a task id, of the worker itself). Default: logs 5xx failures. */
   onError?: (error: unknown, taskId: string | undefined) => void;
+  /**
+   * Prometheus metrics of the tasks this process runs: `asyncApiMetrics()` from
+   * `express-async-api/metrics` (the CLI's `--metrics-port` serves them). Default: none.
+   */
+  metrics?: TaskMetrics;
+  /**
+   * Traces each task's run with OpenTelemetry when `@opentelemetry/api` is installed and an SDK
+   * registered here: a child of its submit's span, in the web process. Default `true`.
+   */
+  tracing?: boolean;
 }
 
 /** A running worker process's part: `close()` it to stop taking tasks. */
@@ -90,7 +103,7 @@ function moduleGate(directories: readonly string[]): (module: string) => string 
  * check gives the task to another worker process, which runs it again: at least once.
  */
 export async function startWorker(options: StartWorkerOptions): Promise<TaskWorker> {
-  const given = checkKeys(options, ['connection', 'queue', 'concurrency', 'allow', 'workerOptions', 'threads', 'onError'], 'startWorker options');
+  const given = checkKeys(options, ['connection', 'queue', 'concurrency', 'allow', 'workerOptions', 'threads', 'onError', 'metrics', 'tracing'], 'startWorker options');
   const connection = redisOptions(given.connection, 'startWorker options.connection');
   const queue = queueName(given.queue, 'startWorker options.queue');
   const concurrency = given.concurrency === undefined ? 1 : count(given.concurrency, 'startWorker options.concurrency');
@@ -106,6 +119,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
     threads: { ...(given.threads as ThreadOptions | undefined), min: concurrency, max: concurrency },
     ...(given.onError === undefined ? {} : { onError: functionOption(given.onError, 'startWorker options.onError') }),
   });
+  const metrics = metricsOption(given.metrics, 'startWorker options.metrics');
+  const tracing = given.tracing === undefined ? true : booleanOption(given.tracing, 'startWorker options.tracing');
 
   // A lost connection is said once, as what it is, and its return once; other errors of the
   // worker itself go to onError.
@@ -116,10 +131,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   // ioredis retries a connection that closed; a quick restart may never refuse one.
   client.on('reconnecting', () => watch.lost());
   client.on('ready', () => watch.ready());
-  const store = new RedisStore({ client, prefix: storePrefix(queue) });
+  // With metrics, the ends this process writes are counted here.
+  const { store } = observeStore(new RedisStore({ client, prefix: storePrefix(queue) }), metrics);
+  const tracer = tracing ? openTelemetryTracer() : undefined;
   // Each write to Redis is a round trip: a task that ends within 10 ms is written once, at its end.
-  const runner = new TaskRunner(store, onError, { deferStart: 10 });
+  const runner = new TaskRunner(store, onError, tracer === undefined ? { deferStart: 10 } : { deferStart: 10, tracer });
   const executor = new ThreadPoolExecutor(threads, (error, taskId) => onError(error, taskId));
+  const stopCensus = metrics?.census(() => ({ running: runner.running, threads: executor.stats() }));
 
   // Fails a live task; whichever process does so first reports it.
   async function fail(taskId: string, error: Error): Promise<void> {
@@ -134,14 +152,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
     async (job: Job<QueuedTask>) => {
       // The queue is this library's own; what else is on it is not for this worker to run.
       if (job.name !== jobName) throw new UnrecoverableError(`Job "${job.name}" is not a task of express-async-api`);
-      const { taskId, job: moduleJob, timeout, retries } = job.data;
+      const { taskId, job: moduleJob, timeout, retries, trace } = job.data;
       const refused = gate(moduleJob.module);
       if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused));
       const plan = retries === undefined ? undefined : { attempt: job.attemptsMade + 1, policy: { ...retries, retryOn: undefined } };
       // A later attempt whose task ended meanwhile (a cancel that could not take the job back).
       if (job.attemptsMade > 0 && (await store.get(taskId))?.status !== 'running') return;
       // BullMQ hands a job to one worker at a time; a task already running was lost by another.
-      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan);
+      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan, trace);
       if (retryIn !== undefined && job.id !== undefined) {
         retryDelays.set(job.id, retryIn);
         throw new RetryLater();
@@ -181,6 +199,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   return {
     worker,
     async close() {
+      stopCensus?.();
       await worker.close();
       await Promise.all([executor.close(), store.close()]);
       client.disconnect();

@@ -12,6 +12,7 @@ import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors
 import { checkProgress } from '../core/progress.js';
 import type { Reply } from '../core/task.js';
 import { displayName } from './module-name.js';
+import { traceContextOf } from '../tracing/within.js';
 import type { TaskInfo } from '../core/task-info.js';
 import { buildRequest, responsePrototype } from './thread-express.js';
 import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
@@ -157,15 +158,20 @@ async function succeeded(task: TaskOnThread, reply: Reply): Promise<ThreadResult
   return { ok: true, replied: true };
 }
 
-export default async function runThreadTask({ job, taskId }: ThreadTask): Promise<ThreadResult> {
+// Runs `fn` as it is, or inside a traced job's context.
+const untraced = <T>(fn: () => T): T => fn();
+
+export default async function runThreadTask({ job, taskId, trace }: ThreadTask): Promise<ThreadResult> {
   const task = new TaskOnThread(taskId);
   running.set(taskId, task);
   try {
     const handler = await loadHandler(job.module, job.exportName);
+    // Extracted once the module loaded: it may be what registers this thread's SDK.
+    const within = (trace === undefined ? undefined : traceContextOf(trace)) ?? untraced;
     if (job.kind === 'call') {
       // A task defined in code: (input, task), and its return value as the answer.
       post({ [tag]: 'started', taskId, threadId });
-      const value: unknown = await (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task);
+      const value: unknown = await within(() => (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task));
       return await succeeded(task, jsonReply(value, job.maxReplyBytes));
     }
     const prototype = responsePrototype(job.module, job.settings);
@@ -175,7 +181,7 @@ export default async function runThreadTask({ job, taskId }: ThreadTask): Promis
     const { statusCode, headers } = job.response;
     const capture = createCapture(prototype, { req, statusCode, headers, maxBytes: job.maxReplyBytes });
     task.whenAborted(() => capture.abort());
-    return await succeeded(task, await runHandler(handler, req, capture));
+    return await succeeded(task, await within(() => runHandler(handler, req, capture)));
   } catch (error) {
     return { ok: false, error: toErrorShape(error) };
   } finally {

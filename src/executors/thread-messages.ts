@@ -14,6 +14,8 @@ import type { Reply } from '../core/task.js';
 export interface ThreadTask {
   readonly job: ModuleJob;
   readonly taskId: string;
+  /** The trace context of the task's run, as propagation headers (W3C `traceparent`, `tracestate`), when traced. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 /** What the thread entry resolves with: always cloneable, never a rejection. */

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ModuleJob } from '../core/backend.js';
 import { TransferError, WorkerCrashedError, fromErrorShape, toErrorShape } from '../core/errors.js';
+import type { ThreadPoolStats } from '../core/observer.js';
 import type { ThreadConfiguration } from '../core/options.js';
 import type { ExecutionContext, Executor } from '../core/runner.js';
 import type { Reply } from '../core/task.js';
@@ -147,7 +148,8 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
     try {
       let result: ThreadResult | Reply;
       try {
-        const run = this.#getPool().run({ job, taskId: id }, { signal: task as unknown as AbortSignal });
+        const { trace } = context;
+        const run = this.#getPool().run(trace === undefined ? { job, taskId: id } : { job, taskId: id, trace }, { signal: task as unknown as AbortSignal });
         result = await new Promise<ThreadResult | Reply>((resolve, reject) => {
           run.then(resolve, reject);
           // A reply before the end: the task goes on, on its thread, until its effects are settled.
@@ -188,14 +190,11 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
   }
 
 
-  /**
-   * The pool as it is: its threads, how busy they were since it started (piscina's
-   * `utilization`, 0 to 1), and the tasks waiting for a thread. No pool yet: none of them.
-   */
-  get stats(): { threads: number; utilization: number; queued: number } {
+  /** The pool's threads, how busy they were, and the tasks waiting for one (none before the first task). */
+  stats(): ThreadPoolStats {
     const pool = this.#pool;
-    if (pool === undefined) return { threads: 0, utilization: 0, queued: 0 };
-    return { threads: pool.threads.length, utilization: pool.utilization, queued: pool.queueSize };
+    if (pool === undefined) return { threads: 0, utilization: 0, queue: 0 };
+    return { threads: pool.threads.length, utilization: pool.utilization, queue: pool.queueSize };
   }
 
   /** Ends every thread; tasks still on the pool are rejected. */

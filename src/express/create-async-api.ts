@@ -16,9 +16,11 @@ import {
   type RouteOptions,
   type WorkerRouteOptions,
 } from '../core/options.js';
+import type { TaskTrace } from '../core/observer.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
 import { TaskAdmin } from '../core/admin.js';
 import { createDashboard, type DashboardOptions } from '../dashboard/router.js';
+import { openTelemetryTracer } from '../tracing/tracer.js';
 import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '../core/task.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
@@ -111,9 +113,13 @@ export interface AsyncApi {
  * ```
  */
 export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
-  const config = resolveOptions(options);
+  const resolved = resolveOptions(options);
+  // Traces when @opentelemetry/api is installed (whether an SDK is registered is asked per task).
+  const tracer = resolved.tracing ? openTelemetryTracer() : undefined;
+  const config = tracer === undefined ? resolved : { ...resolved, tracer };
   const backend = (config.backend ?? memoryBackend())(config);
-  const registry = new TaskRegistry(backend.store, backend.dropQueued?.bind(backend));
+  const registry = new TaskRegistry(backend.store, backend.dropQueued?.bind(backend), { metrics: config.metrics, tracer });
+  const stopCensus = backend.census === undefined ? undefined : config.metrics?.census(backend.census);
 
   // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
   // the task's own answer if it ends in time), or a 503 problem. The monitor's URL is
@@ -122,7 +128,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     req: Request,
     res: Response,
     next: NextFunction,
-    start: (id: string) => void | Promise<void>,
+    start: (id: string, trace?: TaskTrace) => void | Promise<void>,
     route: RouteConfiguration,
     rerun?: Rerun,
   ): Promise<void> {
@@ -135,11 +141,11 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       let monitor!: string;
       const { task, created } = await registry.submit(
         owner,
-        (id) => {
+        (id, trace) => {
           monitor = monitorLocation(req, config, id);
           // A wait to come is watched from before the job is queued: no read is needed then.
           if (headers.prefer !== undefined) following = registry.follow(id);
-          return start(id);
+          return start(id, trace);
         },
         {
           readOnce: route.readOnce,
@@ -209,7 +215,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route), route);
+      void submit(req, res, next, (id, trace) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route, trace), route);
     };
   } as AsyncApiWrapper;
 
@@ -230,7 +236,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       const job = moduleJob(href, route.exportName, req, res, config.maxReplyBytes);
       // The job is kept, for the dashboard to run it again, when its body is small enough.
       const rerun = config.maxRerunBytes > 0 && bodySize(req) <= config.maxRerunBytes ? { job, route } : undefined;
-      void submit(req, res, next, (id) => backend.runModule(id, job, route), route, rerun);
+      void submit(req, res, next, (id, trace) => backend.runModule(id, job, route, trace), route, rerun);
     };
   };
 
@@ -286,6 +292,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     close(closeOptions) {
       const { timeout } = resolveCloseOptions(closeOptions);
       registry.close();
+      stopCensus?.();
       closing ??= backend.close(timeout);
       return closing;
     },

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { TaskNotFoundError } from '../core/errors.js';
+import type { MonitorKind } from '../core/observer.js';
 import type { Configuration } from '../core/options.js';
 import { problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
@@ -32,6 +33,19 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
   const prefix = `${config.statusPath}/`;
   // A live task's answer may come later, and be another, with Prefer: wait.
   const varyByPrefer = { Vary: 'Prefer' };
+  const { metrics, tracer } = config;
+
+  // A read of a monitor, for metrics and traces, until its answer is sent or its client gone.
+  const observe = (res: Response, kind: MonitorKind, id: string): void => {
+    if (metrics === undefined && tracer === undefined) return;
+    const endRead = metrics?.monitored(kind);
+    const endSpan = tracer?.monitored(kind, id);
+    if (endRead === undefined && endSpan === undefined) return;
+    res.once('close', () => {
+      endRead?.();
+      endSpan?.();
+    });
+  };
 
   return function asyncApiStatus(req: Request, res: Response, next: NextFunction): void {
     const { path } = req;
@@ -48,9 +62,11 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       const owner = ownerOf(req, config);
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
+          observe(res, 'events', id);
           return streamTask(res, registry, id, owner, monitor, config);
         }
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
+        observe(res, wait === undefined ? 'poll' : 'wait', id);
         // A GET receives the answer, and takes a read-once one; a HEAD does not, nor a
         // conditional or range GET (its 304 or 206 is not the answer).
         const { range, 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince } = req.headers;

@@ -87,7 +87,7 @@ describe('the dashboard, in memory', () => {
     const submitted = await request(app).post('/quick').expect(202);
     await untilFinished(request(app), submitted.headers.location);
     await request(app).delete(`/admin/tasks/api/tasks/${submitted.body.id}`).set(fromThePage).send({}).expect(200, /"action":"deleted"/);
-    await request(app).get(submitted.headers.location).expect(404);
+    await request(app).get(submitted.headers.location as string).expect(404);
     expect((await registry.getSingleMetricAsString('async_api_tasks_finished_total'))).toMatch(/status="succeeded"} 1$/m);
     await tasks.close();
   });

@@ -66,7 +66,7 @@ export function dashboardContract(name: string, setup: () => Promise<DashboardSe
       for (const task of made) await untilFinished(agent, task.location);
       const first = await agent.get('/admin/tasks/api/tasks?route=POST%20/echo/:id&limit=2').expect(200);
       expect(first.body.tasks.map((task: { id: string }) => task.id)).toEqual([made[4]!.id, made[3]!.id]);
-      expect(first.body.tasks[0]).toMatchObject({ status: 'succeeded', route: 'POST /echo/:id', method: 'POST', url: '/echo/elder?page=4', retryable: true, reply: { status: 200, contentType: 'application/json; charset=utf-8' } });
+      expect(first.body.tasks[0]).toMatchObject({ status: 'succeeded', route: 'POST /echo/:id', method: 'POST', url: '/echo/elder?page=4', retryable: false, reply: { status: 200, contentType: 'application/json; charset=utf-8' } });
       expect(typeof first.body.next).toBe('string');
       const rest = await agent.get(`/admin/tasks/api/tasks?route=POST%20/echo/:id&limit=10&cursor=${first.body.next}`).expect(200);
       expect(rest.body.tasks.map((task: { id: string }) => task.id)).toEqual([made[2]!.id, made[1]!.id, made[0]!.id]);
@@ -130,6 +130,9 @@ export function dashboardContract(name: string, setup: () => Promise<DashboardSe
       const done = await untilFinished(agent, `/status/${task.id}`);
       expect(done.status).toBe(200);
       expect(done.body).toEqual({ runs: 2 });
+      // Succeeded, its job is let go.
+      const again = await agent.post(`/admin/tasks/api/tasks/${task.id}/retry`).set(fromThePage).send({}).expect(409);
+      expect(again.body.type).toBe(problemTypes.notRerunnable);
     });
 
     it('refuses changes that are not JSON from its own origin, and any change when read-only', async () => {

@@ -369,7 +369,7 @@ export function listContract(name: string, make: (options: { maxTasks: number })
       expect(seen).toHaveLength(expected.length);
     });
 
-    it('keeps the job of a task that can run again, and says so', async () => {
+    it('keeps the job of a task that can run again until it succeeds, and says so', async () => {
       const rerun = { job: { kind: 'call' as const, module: 'file:///m.js', exportName: 'default', input: { a: [] }, maxReplyBytes: 10 }, route: { timeout: 5, readOnce: false, idempotency: 'optional' as const, retries: undefined, exportName: 'default', queueTimeout: undefined } };
       const kept = await store.create({ id: newId(), owner: undefined, createdAt: 1, rerun });
       const plain = await store.create({ id: newId(), owner: undefined, createdAt: 1 });
@@ -378,6 +378,14 @@ export function listContract(name: string, make: (options: { maxTasks: number })
       expect((await store.get(plain.id))?.rerunnable).toBeUndefined();
       expect(await store.rerun(kept.id)).toEqual(JSON.parse(JSON.stringify(rerun)));
       expect(await store.rerun(plain.id)).toBeUndefined();
+      // Kept while it may be wanted again: a failed task's, not a succeeded one's.
+      const failed = await store.create({ id: newId(), owner: undefined, createdAt: 1, rerun });
+      await store.finish(failed.id, { status: 'failed', problem }, 3);
+      expect((await store.get(failed.id))?.rerunnable).toBe(true);
+      expect(await store.rerun(failed.id)).toBeDefined();
+      await store.finish(kept.id, { status: 'succeeded', reply }, 3);
+      expect((await store.get(kept.id))?.rerunnable).toBeUndefined();
+      expect(await store.rerun(kept.id)).toBeUndefined();
     });
   });
 }

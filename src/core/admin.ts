@@ -95,8 +95,9 @@ export class TaskAdmin {
 
   /**
    * Submits a new task that runs a task's job again, for the same owner and route. Rejects
-   * with `NotRerunnableError` for a task whose job was not kept: an inline handler's (its
-   * closure lived in the process that ran it), or a job larger than `maxRerunBytes`.
+   * with `NotRerunnableError` for a task whose job is not kept: an inline handler's (its
+   * closure lived in the process that ran it), one larger than `maxRerunBytes`, or one that
+   * succeeded.
    */
   async rerun(id: string): Promise<Task> {
     const task = await this.get(id);
@@ -104,9 +105,7 @@ export class TaskAdmin {
     if (rerun === undefined) {
       throw new NotRerunnableError(
         id,
-        task.url === undefined
-          ? 'This task cannot be run again: it ran a function, which only the process that submitted it had, or its input was larger than maxRerunBytes.'
-          : "This task cannot be run again: an inline handler's job is a closure over its request, which is gone. asyncApi.worker() routes can be, when their request's body is within maxRerunBytes.",
+        "This task cannot be run again: its job is not kept. An inline handler's job is a closure over its request, which is gone; a worker route's or a module task's is kept until the task succeeds, when the request's body (or the input) is within maxRerunBytes.",
       );
     }
     const { route } = rerun;

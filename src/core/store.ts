@@ -32,7 +32,7 @@ export interface NewTask {
   readonly route?: string;
   readonly method?: string;
   readonly url?: string;
-  /** Kept with the task so that it can be run again: see `Task.rerun`. */
+  /** Kept with the task until it succeeds, so that it can be run again: see `Task.rerunnable`. */
   readonly rerun?: Rerun;
 }
 
@@ -97,7 +97,7 @@ export interface TaskStore {
    * tasks at most per page. Rejects with `InvalidArgumentError` for a bad query.
    */
   list(query?: TaskQuery): Promise<TaskPage>;
-  /** The job kept with a task to run it again (see `NewTask.rerun`), or `undefined`. */
+  /** The job kept with a task to run it again (see `NewTask.rerun`; dropped when it succeeds), or `undefined`. */
   rerun(id: string): Promise<Rerun | undefined>;
   /** How many tasks of each status the store holds. */
   counts(): Promise<TaskCounts>;

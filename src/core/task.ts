@@ -75,7 +75,10 @@ export interface Task {
   /** The submit request's method and URL (path and query), for a task submitted over HTTP. */
   readonly method?: string;
   readonly url?: string;
-  /** Its job is kept, so that it can be run again (`TaskStore.rerun()`); absent for inline tasks. */
+  /**
+   * Its job is kept, so that it can be run again (`TaskStore.rerun()`): a module task's, until it
+   * succeeds. Absent for inline tasks.
+   */
   readonly rerunnable?: true;
 }
 

@@ -240,7 +240,11 @@ class MemoryTask implements Task {
 
   finished(outcome: Outcome, at: number): void {
     this.status = outcome.status;
-    if (this.#extra !== undefined) this.#extra.retryAt = undefined;
+    if (this.#extra !== undefined) {
+      this.#extra.retryAt = undefined;
+      // The job to run it again is kept for a task that did not succeed.
+      if (outcome.status === 'succeeded') this.#extra.rerun = undefined;
+    }
     this.#finished = at - this.createdAt;
     this.#outcome = outcome.status === 'succeeded' ? outcome.reply : outcome.status === 'failed' ? outcome.problem : undefined;
   }

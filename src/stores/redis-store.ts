@@ -229,6 +229,11 @@ const scripts = {
       if ran and task.s == 'queued' then task.b = tonumber(ARGV[8]) end
       moveStatus(id, task, to)
       local now = tonumber(ARGV[9])
+      -- The job to run it again is kept for a task that did not succeed.
+      if to == 'succeeded' and task.j then
+        redis.call('DEL', P .. 'job:' .. id)
+        task.j = nil
+      end
       task.s = to
       task.f = tonumber(ARGV[5])
       task.w = nil

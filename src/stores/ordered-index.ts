@@ -35,11 +35,22 @@ export class OrderedIndex<T extends Indexed> {
       chunks.push([item]);
       return;
     }
-    if (compare(item, last[last.length - 1]!) > 0) {
-      // In order: a full last chunk is left full, and a new one begun.
-      if (last.length >= CHUNK) chunks.push([item]);
-      else last.push(item);
-      return;
+    // Tasks come in about creation order: at the end, or among the last few (those created
+    // the same millisecond are ordered by id), found from the end without a search.
+    if (item.createdAt >= last[last.length - 1]!.createdAt) {
+      let at = last.length;
+      while (at > 0 && compare(last[at - 1]!, item) > 0) at--;
+      if (at === last.length) {
+        // A full last chunk is left full, and a new one begun.
+        if (last.length >= CHUNK) chunks.push([item]);
+        else last.push(item);
+        return;
+      }
+      if (at > 0) {
+        last.splice(at, 0, item);
+        if (last.length > 2 * CHUNK) chunks.splice(chunks.length - 1, 1, last.slice(0, CHUNK), last.slice(CHUNK));
+        return;
+      }
     }
     const index = this.#chunkFor(item);
     const chunk = chunks[index]!;
@@ -53,6 +64,18 @@ export class OrderedIndex<T extends Indexed> {
   remove(item: T): void {
     const chunks = this.#chunks;
     if (chunks.length === 0) return;
+    // Tasks leave mostly oldest first (they expire, start and end in about the order they
+    // came): one among the first few moves those before it up one, and the first slot goes
+    // with shift(), which V8 does without moving the rest.
+    const first = chunks[0]!;
+    for (let at = 0; at < first.length && at < 8; at++) {
+      if (first[at] !== item) continue;
+      for (let before = at; before > 0; before--) first[before] = first[before - 1]!;
+      first.shift();
+      this.#size--;
+      if (first.length === 0) chunks.shift();
+      return;
+    }
     const index = this.#chunkFor(item);
     const chunk = chunks[index]!;
     const position = this.#positionIn(chunk, item);

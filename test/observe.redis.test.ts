@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { trace } from '@opentelemetry/api';
 import express from 'express';
 import { createAsyncApi, type AsyncApi } from 'express-async-api';
 import { bullmqBackend } from 'express-async-api/bullmq';
@@ -11,12 +10,12 @@ import { asyncApiMetrics } from 'express-async-api/metrics';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { plain, registerSdk } from './fixtures/tracing/sdk.mjs';
+import { listenTraced } from './traced-app.js';
 import { deleteKeys, redisUrl, startFixture, uniqueName } from './redis.js';
 
 type PlainSpan = ReturnType<typeof plain>;
 
 const exporter = registerSdk();
-const tracer = trace.getTracer('test');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const traced = new URL('./fixtures/tracing/traced.mjs', import.meta.url);
@@ -39,18 +38,10 @@ afterEach(async () => {
   await deleteKeys([`{express-async-api:${queue}}:*`, `bull:${queue}:*`]);
 }, 30_000);
 
-function web(setup: (app: express.Express) => void): Promise<string> {
-  const app = express();
-  app.use((req, res, next) => {
-    tracer.startActiveSpan(req.method === 'POST' ? 'submit' : 'read', (span) => {
-      res.once('close', () => span.end());
-      next();
-    });
-  });
-  setup(app);
-  return new Promise((resolve) => {
-    server = app.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as { port: number }).port}`));
-  });
+async function web(setup: (app: express.Express) => void): Promise<string> {
+  const started = await listenTraced(setup);
+  server = started.server;
+  return started.base;
 }
 
 async function final(url: string): Promise<Response> {

@@ -7,6 +7,7 @@ import express from 'express';
 import { createAsyncApi, type AsyncApi } from 'express-async-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { plain, registerSdk } from './fixtures/tracing/sdk.mjs';
+import { listenTraced } from './traced-app.js';
 import { deferred, openEvents } from './helpers.js';
 
 const exporter = registerSdk();
@@ -32,20 +33,10 @@ const named = (name: string): PlainSpan => {
   return found[0]!;
 };
 
-// An app whose every request runs in a span of its own, "submit" or "read", as an HTTP
-// instrumentation would make.
-function tracedApp(setup: (app: express.Express) => void): Promise<string> {
-  const app = express();
-  app.use((req, res, next) => {
-    tracer.startActiveSpan(req.method === 'POST' ? 'submit' : 'read', (span) => {
-      res.once('close', () => span.end());
-      next();
-    });
-  });
-  setup(app);
-  return new Promise((resolve) => {
-    server = app.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as { port: number }).port}`));
-  });
+async function tracedApp(setup: (app: express.Express) => void): Promise<string> {
+  const started = await listenTraced(setup);
+  server = started.server;
+  return started.base;
 }
 
 async function untilSpan(name: string): Promise<void> {

@@ -160,7 +160,11 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     if (path === '/api/tasks') {
       if (!only('GET, HEAD')) return;
       const page = await admin.list(parseListQuery(search, true));
-      res.json({ tasks: page.tasks.map(taskSummary), next: page.next ?? null });
+      // Not res.json(): its ETag (a SHA-1 of the page) is of no use to an answer that is no-store.
+      const body = JSON.stringify({ tasks: page.tasks.map(taskSummary), next: page.next ?? null });
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.end(body);
       return;
     }
     if (path === '/api/stats') {

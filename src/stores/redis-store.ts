@@ -305,7 +305,8 @@ const scripts = {
   asyncApiListTasks: {
     lua: `
       local now = tonumber(ARGV[3])
-      sweep(now, 1000)
+      -- Fewer than the most a sweep takes: no expired task is left in any index.
+      local clean = sweep(now, 1000) < 1000
       local startScore, startId, fromScore = ARGV[4], ARGV[5], ARGV[6]
       local limit, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
       local statuses = {}
@@ -321,6 +322,8 @@ const scripts = {
       local scanned = 0
       local lastScore, lastId
       local nextScore, nextId = '', ''
+      -- Set once the index to walk is known: every task in it matches, and none has expired.
+      local unfiltered = false
 
       -- Whether the task with this state matches the query (its words are checked again by the caller).
       local function fits(id, task)
@@ -348,7 +351,7 @@ const scripts = {
         local text = redis.call('GET', P .. 'task:' .. id)
         if not text then
           orphans[#orphans + 1] = {key, id}
-        elseif fits(id, cjson.decode(text)) then
+        elseif unfiltered or fits(id, cjson.decode(text)) then
           found[#found + 1] = id
           found[#found + 1] = text
           if #found == 2 * limit then
@@ -387,8 +390,11 @@ const scripts = {
         local key, size = nil, nil
         for i = 14, #ARGV do
           local n = redis.call('ZCARD', ARGV[i])
-          if size == nil or n < size then key, size = ARGV[i], n end
+          -- (On a tie the later, narrower index: a status's, walked without decoding a task.)
+          if size == nil or n <= size then key, size = ARGV[i], n end
         end
+        local only = string.match(ARGV[9], '^(%S+)$')
+        unfiltered = clean and route == '' and owner == '' and prefix == '' and #words == 0 and (anyStatus or (only ~= nil and key == P .. 's:' .. only))
         local rank = 0
         if start ~= nil then
           rank = redis.call('ZCOUNT', key, '(' .. startScore, '+inf')
@@ -397,7 +403,8 @@ const scripts = {
         end
         local done = false
         while not done do
-          local rows = redis.call('ZREVRANGE', key, rank, rank + 99, 'WITHSCORES')
+          -- (Walked unfiltered, the page's own tasks are all it needs.)
+          local rows = redis.call('ZREVRANGE', key, rank, rank + (unfiltered and limit - #found / 2 - 1 or 99), 'WITHSCORES')
           if #rows == 0 then break end
           rank = rank + #rows / 2
           for i = 1, #rows, 2 do

@@ -47,7 +47,7 @@ type Source<T> = { readonly size: number; newest(start: Position | undefined): I
 
 /**
  * The indexes of a `MemoryStore`: tasks in creation order by status, route, owner,
- * the first two characters of its id, and each of its words. A list walks the
+ * the first three characters of their id, and each of their words. A list walks the
  * smallest index that applies, newest first, and checks the rest of the query on each task.
  */
 export class MemoryIndexes<T extends IndexedTask> {
@@ -57,10 +57,11 @@ export class MemoryIndexes<T extends IndexedTask> {
   readonly #all = merged([...this.#status.values()]);
   readonly #route = new IndexMap<T>();
   readonly #owner = new IndexMap<T>();
-  // By the first two characters of the id: a uuid's are random, so a bucket holds one task in
-  // 256, and a longer prefix is looked for in its bucket. (Buckets of four characters would
-  // be 65,536 small indexes, a hundred bytes a task more.)
-  readonly #id2 = new IndexMap<T>();
+  // By the first three characters of the id: a uuid's are random, so a bucket holds one task
+  // in 4,096, and a longer prefix is looked for in its bucket (of a million tasks, 244). A
+  // shorter prefix is looked for among all. (Buckets of four characters would be 65,536 small
+  // indexes, a hundred bytes a task more.)
+  readonly #id3 = new IndexMap<T>();
   readonly #word = new IndexMap<T>();
 
   /** Adds a new task, found by `words`. */
@@ -68,7 +69,8 @@ export class MemoryIndexes<T extends IndexedTask> {
     this.#status.get(task.status)!.insert(task);
     if (task.route !== undefined) this.#route.add(task.route, task);
     if (task.owner !== undefined) this.#owner.add(task.owner, task);
-    if (task.id.length >= 2) this.#id2.add(task.id.slice(0, 2).toLowerCase(), task);
+    const { id } = task;
+    if (id.length >= 3) this.#id3.add(id.slice(0, 3).toLowerCase(), task);
     for (const word of words) this.#word.add(word, task);
   }
 
@@ -89,7 +91,8 @@ export class MemoryIndexes<T extends IndexedTask> {
     this.#status.get(task.status)!.remove(task);
     if (task.route !== undefined) this.#route.remove(task.route, task);
     if (task.owner !== undefined) this.#owner.remove(task.owner, task);
-    if (task.id.length >= 2) this.#id2.remove(task.id.slice(0, 2).toLowerCase(), task);
+    const { id } = task;
+    if (id.length >= 3) this.#id3.remove(id.slice(0, 3).toLowerCase(), task);
     for (const word of words) this.#word.remove(word, task);
   }
 
@@ -125,7 +128,8 @@ export class MemoryIndexes<T extends IndexedTask> {
     }
     if (query.route !== undefined) sources.push(this.#route.get(query.route));
     if (query.owner !== undefined) sources.push(this.#owner.get(query.owner));
-    if (query.id !== undefined && query.id.length >= 2) sources.push(this.#id2.get(query.id.slice(0, 2)));
+    const prefix = query.id;
+    if (prefix !== undefined && prefix.length >= 3) sources.push(this.#id3.get(prefix.slice(0, 3)));
     for (const word of query.words) sources.push(this.#word.get(word));
     let smallest = sources[0]!;
     for (const source of sources) if (source.size < smallest.size) smallest = source;

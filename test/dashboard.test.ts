@@ -1,11 +1,12 @@
-import { createAsyncApi, problemTypes } from 'express-async-api';
+import { createAsyncApi, MemoryStore, memoryBackend, problemTypes } from 'express-async-api';
 import { asyncApiMetrics } from 'express-async-api/metrics';
 import { Registry } from 'prom-client';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { dashboardContract, fromThePage, workerRoutes } from './dashboard-api.js';
-import { deferred, untilFinished, untilStatus } from './helpers.js';
+import { deferred, openEvents, untilFinished, untilStatus } from './helpers.js';
+import { listen } from './load.js';
 
 dashboardContract('memoryBackend()', async () => {
   const tasks = createAsyncApi({ onError: () => {}, threads: { gracePeriod: 200 } });
@@ -89,6 +90,26 @@ describe('the dashboard, in memory', () => {
     await request(app).delete(`/admin/tasks/api/tasks/${submitted.body.id}`).set(fromThePage).send({}).expect(200, /"action":"deleted"/);
     await request(app).get(submitted.headers.location as string).expect(404);
     expect((await registry.getSingleMetricAsString('async_api_tasks_finished_total'))).toMatch(/status="succeeded"} 1$/m);
+    await tasks.close();
+  });
+
+  it('streams at most 200 tasks a batch, the newest, and says how many changes it left out', async () => {
+    const store = new MemoryStore();
+    const tasks = createAsyncApi({ backend: memoryBackend({ store }) });
+    const app = express();
+    app.use('/admin/tasks', tasks.dashboard());
+    const { server, close } = await listen(app);
+    const stream = openEvents(server, '/admin/tasks/api/events');
+    for (let i = 0; i < 100 && stream.events.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // In one turn, well within one batch's 100 ms.
+    await Promise.all(Array.from({ length: 250 }, (_, i) => store.create({ id: `t-${String(i).padStart(3, '0')}`, owner: undefined, createdAt: 1_000 + i })));
+    for (let i = 0; i < 100 && !stream.events.some((event) => event.event === 'tasks'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const batch = JSON.parse(stream.events.find((event) => event.event === 'tasks')!.data);
+    expect(batch.tasks).toHaveLength(200);
+    expect(batch.skipped).toBe(50);
+    expect(batch.tasks[0].id).toBe('t-249');
+    expect(batch.tasks.at(-1).id).toBe('t-050');
+    await close();
     await tasks.close();
   });
 

@@ -48,10 +48,17 @@ export interface Changes {
   readonly tasks: readonly Task[];
   /** Tasks that changed and match it no more, or were removed. */
   readonly removed: readonly string[];
+  /** Changes left out of a batch beyond `FOLLOW_BATCH` tasks (the oldest tasks'), if any. */
+  readonly skipped?: number;
 }
 
 /** At most this many batches of changes a second per follower. */
 const FLUSH_INTERVAL = 100;
+/**
+ * At most this many tasks per batch: the newest that changed (a page shows the newest; at
+ * thousands of tasks a second, every change of every one would be megabytes a second).
+ */
+export const FOLLOW_BATCH = 200;
 
 export class TaskAdmin {
   readonly #registry: TaskRegistry;
@@ -132,7 +139,8 @@ export class TaskAdmin {
 
   /**
    * Calls `listener` with the changes of the tasks matching `query` (its cursor and limit
-   * aside), at most ten times a second, until the returned function is called.
+   * aside), at most ten times a second and `FOLLOW_BATCH` tasks a time, the newest, until the
+   * returned function is called.
    */
   follow(query: TaskQuery, listener: (changes: Changes) => void): () => void {
     const checked = checkQuery({ ...query, limit: undefined, cursor: undefined });
@@ -148,7 +156,17 @@ export class TaskAdmin {
         if (task !== undefined && matches(task, checked)) tasks.push(task);
         else removed.push(id);
       }
-      listener({ tasks, removed });
+      let skipped = 0;
+      if (tasks.length > FOLLOW_BATCH) {
+        tasks.sort((a, b) => b.createdAt - a.createdAt);
+        skipped += tasks.length - FOLLOW_BATCH;
+        tasks.length = FOLLOW_BATCH;
+      }
+      if (removed.length > FOLLOW_BATCH) {
+        skipped += removed.length - FOLLOW_BATCH;
+        removed.length = FOLLOW_BATCH;
+      }
+      listener(skipped === 0 ? { tasks, removed } : { tasks, removed, skipped });
     };
     const stop = this.#backend.store.watchAll(({ id, task }) => {
       pending.set(id, task);

@@ -7,6 +7,7 @@ import { problemFromError, problemTypes, type Problem } from '../core/problem.js
 import type { TaskQuery } from '../core/task-query.js';
 import type { TaskStatus } from '../core/task.js';
 import { statsDocument, taskDetail, taskSummary } from './documents.js';
+import type { TasksEvent } from './wire.js';
 
 /** Options of `tasks.dashboard()`. */
 export interface DashboardOptions<Req = Request> {
@@ -210,7 +211,9 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     let closed = false;
     const stop = admin.follow(query, (changes) => {
       if (closed) return;
-      res.write(`event: tasks\ndata: ${JSON.stringify({ tasks: changes.tasks.map(taskSummary), removed: changes.removed })}\n\n`);
+      const event: TasksEvent = { tasks: changes.tasks.map(taskSummary), removed: [...changes.removed] };
+      if (changes.skipped !== undefined) event.skipped = changes.skipped;
+      res.write(`event: tasks\ndata: ${JSON.stringify(event)}\n\n`);
       admin.counts().then(
         (current) => {
           const now = JSON.stringify(current);

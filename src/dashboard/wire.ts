@@ -104,4 +104,6 @@ export interface Stats {
 export interface TasksEvent {
   tasks: TaskSummary[];
   removed: string[];
+  /** Changes left out of the batch (at most 200 tasks, the newest), if any. */
+  skipped?: number;
 }

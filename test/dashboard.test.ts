@@ -60,6 +60,7 @@ describe('the dashboard, in memory', () => {
     expect(page.text).not.toMatch(/<script>|<style>| style=/);
     expect(page.text).toContain('data-read-only="false"');
     await request(app).get('/admin/tasks/nothing-here').expect(404);
+    await request(app).get('/admin/tasks/api/tasks/%E0%A4%A').expect(404);
     await tasks.close();
   });
 

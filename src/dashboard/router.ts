@@ -179,7 +179,13 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     }
     const match = /^\/api\/tasks\/([^/]+)(\/retry)?\/?$/.exec(path);
     if (match !== null) {
-      const id = decodeURIComponent(match[1]!);
+      let id: string;
+      try {
+        id = decodeURIComponent(match[1]!);
+      } catch {
+        // Broken percent-encoding: no task has such an id.
+        throw new NothingHereError(path);
+      }
       if (match[2] !== undefined) {
         if (!only('POST')) return;
         if (readOnly) throw new ForbiddenError('This dashboard is read-only.');

@@ -3,7 +3,7 @@
 // for it over HTTP as for a route's task.
 import { InvalidArgumentError, InvalidResultError, ReplyTooLargeError, TaskCanceledError } from './errors.js';
 import type { ProblemDocument } from './problem.js';
-import type { Reply, Task } from './task.js';
+import { replyHeader, type Reply, type Task } from './task.js';
 import type { TaskInfo } from './task-info.js';
 
 /** What a task defined in code learns of its task, as its second argument: a `TaskInfo`. */
@@ -35,14 +35,9 @@ export function valueOf(reply: Reply): unknown {
   if (body === undefined) return undefined;
   const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   if (text === '') return undefined;
-  const type = headerValue(reply, 'content-type');
+  const type = replyHeader(reply, 'content-type');
   if (type !== undefined && !/json/i.test(type)) return text;
   return JSON.parse(text) as unknown;
-}
-
-function headerValue(reply: Reply, name: string): string | undefined {
-  for (let i = 0; i < reply.headers.length; i += 2) if (reply.headers[i]!.toLowerCase() === name) return reply.headers[i + 1];
-  return undefined;
 }
 
 /**

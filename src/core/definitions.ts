@@ -10,8 +10,8 @@ import type { TaskRegistry } from './registry.js';
 import { ContextTaskInfo } from './task-info.js';
 import { isFinished, type Rerun, type Task } from './task.js';
 
-// The bytes of a value as JSON; Infinity for one that has none (checkInput refused those already).
-function jsonSize(value: unknown): number {
+/** The bytes of a value as JSON (the bound of `maxRerunBytes`); Infinity for one that has none. */
+export function jsonSize(value: unknown): number {
   try {
     return Buffer.byteLength(JSON.stringify(value) ?? '');
   } catch {

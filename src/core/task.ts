@@ -40,6 +40,12 @@ export interface Reply {
   readonly utf8Head?: true;
 }
 
+/** The first value of a reply's header (`name` in lower case), or `undefined`. */
+export function replyHeader(reply: Reply, name: string): string | undefined {
+  for (let i = 0; i < reply.headers.length; i += 2) if (reply.headers[i]!.toLowerCase() === name) return reply.headers[i + 1];
+  return undefined;
+}
+
 /**
  * A task as a store holds it. Stores return these; only stores change them. A store may
  * compute fields with getters (`MemoryStore` does, to keep tasks small): read them by name.

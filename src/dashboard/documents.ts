@@ -1,18 +1,13 @@
 // The JSON of the dashboard's API: a task as the list shows it, and as its detail panel does.
 import type { Stats } from '../core/admin.js';
 import type { Problem } from '../core/problem.js';
-import type { Reply, Task } from '../core/task.js';
+import { replyHeader, type Reply, type Task } from '../core/task.js';
 import type { ProblemSummary, Stats as StatsDocument, TaskDetail, TaskSummary } from './wire.js';
 
 /** How much of a reply's body the detail shows. */
 export const PREVIEW_BYTES = 4_096;
 
 const iso = (at: number | undefined): string | undefined => (at === undefined ? undefined : new Date(at).toISOString());
-
-function header(reply: Reply, name: string): string | undefined {
-  for (let i = 0; i < reply.headers.length; i += 2) if (reply.headers[i]!.toLowerCase() === name) return reply.headers[i + 1];
-  return undefined;
-}
 
 function bytesOf(body: Reply['body']): Uint8Array {
   if (body === undefined) return new Uint8Array(0);
@@ -53,7 +48,7 @@ export function taskSummary(task: Task): TaskSummary {
   const { reply, problem } = task;
   if (reply !== undefined) {
     summary.reply = { status: reply.status, size: sizeOf(reply.body) };
-    const contentType = header(reply, 'content-type');
+    const contentType = replyHeader(reply, 'content-type');
     if (contentType !== undefined) summary.reply.contentType = contentType;
   }
   if (problem !== undefined) summary.problem = problemSummary(problem);
@@ -74,7 +69,7 @@ export function taskDetail(task: Task): TaskDetail {
     for (let i = 0; i < reply.headers.length; i += 2) headers.push([reply.headers[i]!, reply.headers[i + 1]!]);
     const bytes = bytesOf(reply.body);
     const head = bytes.subarray(0, PREVIEW_BYTES);
-    const contentType = header(reply, 'content-type');
+    const contentType = replyHeader(reply, 'content-type');
     let preview: { encoding: 'text' | 'hex'; text: string } | undefined;
     if (typeof reply.body === 'string' || (contentType !== undefined && textual.test(contentType))) {
       try {

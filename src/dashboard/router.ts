@@ -3,7 +3,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TaskAdmin } from '../core/admin.js';
 import { AsyncApiError, ForbiddenError, InvalidOptionError, InvalidQueryError } from '../core/errors.js';
 import { checkKeys, describe, type Configuration } from '../core/options.js';
-import { problemFromError, problemTypes, type Problem } from '../core/problem.js';
+import { problemTypes } from '../core/problem.js';
+import { answerError, sendProblem } from '../express/answers.js';
 import type { TaskQuery } from '../core/task-query.js';
 import type { TaskStatus } from '../core/task.js';
 import { statsDocument, taskDetail, taskSummary } from './documents.js';
@@ -107,7 +108,7 @@ function checkMutation(req: Request): void {
   if (host === undefined || host !== req.headers.host) throw new ForbiddenError('Changes to tasks must come from the dashboard’s own origin (Origin or Sec-Fetch-Site).');
 }
 
-type Settings = Pick<Configuration, 'heartbeat'>;
+type Settings = Pick<Configuration, 'heartbeat' | 'retryAfter' | 'exposeErrors'>;
 
 /**
  * The dashboard: its page, its files and its JSON API, under wherever it is mounted. Every
@@ -133,7 +134,7 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     const only = (allowed: string): boolean => {
       if (allowed.split(', ').includes(method)) return true;
       res.setHeader('Allow', allowed);
-      sendProblem(res, { status: 405, type: problemTypes.methodNotAllowed, title: 'Method not allowed', detail: `${req.method} is not allowed here; use ${allowed}.`, expose: true });
+      sendProblem(res, { status: 405, type: problemTypes.methodNotAllowed, title: 'Method not allowed', detail: `${req.method} is not allowed here; use ${allowed}.`, expose: true }, undefined, config);
       return false;
     };
 
@@ -239,13 +240,9 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     });
   }
 
+  // Errors as the monitor answers them: the library's 4xx and 503 as problems, others to `next`.
   return function asyncApiDashboard(req: Request, res: Response, next: NextFunction): void {
-    answer(req, res).catch((error: unknown) => {
-      if (res.headersSent) return void res.destroy();
-      if (error instanceof AsyncApiError && error.status < 500) return sendProblem(res, problemFromError(error));
-      if (error instanceof AsyncApiError && error.status === 503) return sendProblem(res, problemFromError(error));
-      next(error);
-    });
+    answer(req, res).catch((error: unknown) => answerError(res, next, error, undefined, config));
   };
 }
 
@@ -256,9 +253,4 @@ class NothingHereError extends AsyncApiError {
   }
 }
 
-function sendProblem(res: Response, problem: Problem): void {
-  const document: Record<string, unknown> = { type: problem.type, title: problem.title, status: problem.status };
-  if (problem.detail !== undefined && problem.expose) document.detail = problem.detail;
-  res.status(problem.status).type('application/problem+json').send(JSON.stringify(document));
-}
 

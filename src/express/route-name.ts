@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { jsonSize } from '../core/definitions.js';
 
 /**
  * The route a request matched, as the same string in every process: its method, mount path
@@ -34,12 +35,7 @@ export function bodySize(req: Request): number {
   const length = req.headers['content-length'];
   if (length !== undefined && /^\d+$/.test(length)) return Number(length);
   const body = req.body as unknown;
-  if (body === undefined) return 0;
   if (Buffer.isBuffer(body)) return body.length;
   if (typeof body === 'string') return Buffer.byteLength(body);
-  try {
-    return Buffer.byteLength(JSON.stringify(body) ?? '');
-  } catch {
-    return Infinity;
-  }
+  return jsonSize(body);
 }

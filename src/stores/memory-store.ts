@@ -82,6 +82,11 @@ interface Extra {
   method: string | undefined;
 }
 
+// An Extra with nothing in it, every field in one order (one shape for all of them).
+function noExtra(): Extra {
+  return { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined, rerun: undefined, words: undefined, method: undefined };
+}
+
 // One class, every field set in the constructor: all records share one compact shape. Times
 // after the creation are kept as milliseconds since it, which V8 holds in the object itself
 // (a time since the epoch would be a boxed number of its own); reply and problem share a field.
@@ -105,7 +110,7 @@ class MemoryTask implements Task {
     this.#extra =
       owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined && method === undefined
         ? undefined
-        : { owner, progress: undefined, message: undefined, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, retryAt: undefined, rerun, words: undefined, method };
+        : { ...noExtra(), owner, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, rerun, method };
   }
 
   get method(): string | undefined {
@@ -208,19 +213,7 @@ class MemoryTask implements Task {
   }
 
   #ensureExtra(): Extra {
-    return (this.#extra ??= {
-      owner: undefined,
-      progress: undefined,
-      message: undefined,
-      readOnce: false,
-      key: undefined,
-      attempt: undefined,
-      attempts: undefined,
-      retryAt: undefined,
-      rerun: undefined,
-      words: undefined,
-      method: undefined,
-    });
+    return (this.#extra ??= noExtra());
   }
 
   /** Every field, as plain data (the getters above are not own properties). */
@@ -324,7 +317,7 @@ export class MemoryStore implements TaskStore {
     const { key } = task;
     if (key !== undefined && this.#keys.get(key)?.task === task) this.#keys.delete(key);
     this.#indexes.remove(task, task.words);
-    if (this.#feed.size > 0) for (const listener of [...this.#feed]) listener({ id: task.id, task: undefined });
+    if (this.#feed.size > 0) for (const listener of this.#feed) listener({ id: task.id, task: undefined });
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -502,7 +495,7 @@ export class MemoryStore implements TaskStore {
   }
 
   #tell(task: MemoryTask): void {
-    if (this.#feed.size > 0) for (const listener of [...this.#feed]) listener({ id: task.id, task });
+    if (this.#feed.size > 0) for (const listener of this.#feed) listener({ id: task.id, task });
   }
 
   #notify(task: MemoryTask): void {

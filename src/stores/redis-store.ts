@@ -57,6 +57,13 @@ const helpers = `
   local function keep(key, state)
     redis.call('SET', key, state, 'KEEPTTL')
   end
+  -- A task's key, and the task decoded; nothing but the key when there is none.
+  local function load(id)
+    local key = P .. 'task:' .. id
+    local text = redis.call('GET', key)
+    if not text then return key, nil end
+    return key, cjson.decode(text)
+  end
   local function moveStatus(id, task, to)
     if task.s ~= to then
       redis.call('ZREM', P .. 's:' .. task.s, id)
@@ -83,8 +90,8 @@ const helpers = `
   local function sweep(now, max)
     local ids = redis.call('ZRANGEBYSCORE', P .. 'index', '-inf', now, 'LIMIT', 0, max)
     for _, id in ipairs(ids) do
-      local text = redis.call('GET', P .. 'task:' .. id)
-      if text then unindex(id, cjson.decode(text)) else redis.call('ZREM', P .. 'index', id) end
+      local _, task = load(id)
+      if task then unindex(id, task) else redis.call('ZREM', P .. 'index', id) end
       redis.call('PUBLISH', ARGV[2] .. id, '-')
     end
     return #ids
@@ -147,10 +154,8 @@ const scripts = {
   asyncApiStartTask: {
     lua: `
       local id = ARGV[3]
-      local key = P .. 'task:' .. id
-      local text = redis.call('GET', key)
-      if not text then return 0 end
-      local task = cjson.decode(text)
+      local key, task = load(id)
+      if not task then return 0 end
       if task.s == 'queued' or (ARGV[5] == '1' and task.s == 'running') then
         moveStatus(id, task, 'running')
         task.s = 'running'
@@ -167,10 +172,8 @@ const scripts = {
   asyncApiRetryTask: {
     lua: `
       local id = ARGV[3]
-      local key = P .. 'task:' .. id
-      local text = redis.call('GET', key)
-      if not text then return 0 end
-      local task = cjson.decode(text)
+      local key, task = load(id)
+      if not task then return 0 end
       if task.s == 'queued' then
         moveStatus(id, task, 'running')
         task.s = 'running'
@@ -189,10 +192,8 @@ const scripts = {
   asyncApiProgressTask: {
     lua: `
       local id = ARGV[3]
-      local key = P .. 'task:' .. id
-      local text = redis.call('GET', key)
-      if not text then return 0 end
-      local task = cjson.decode(text)
+      local key, task = load(id)
+      if not task then return 0 end
       if task.s ~= 'queued' and task.s ~= 'running' then return 0 end
       task.p = tonumber(ARGV[4])
       if ARGV[6] == '1' then task.m = ARGV[5] else task.m = nil end
@@ -219,10 +220,8 @@ const scripts = {
   asyncApiFinishTask: {
     lua: `
       local id = ARGV[3]
-      local key = P .. 'task:' .. id
-      local text = redis.call('GET', key)
-      if not text then return nil end
-      local task = cjson.decode(text)
+      local key, task = load(id)
+      if not task then return nil end
       local to = ARGV[4]
       local ran = ARGV[8] ~= ''
       if not (task.s == 'running' or (task.s == 'queued' and (to ~= 'succeeded' or ran))) then return nil end
@@ -275,9 +274,8 @@ const scripts = {
   asyncApiDeleteTask: {
     lua: `
       local id = ARGV[3]
-      local text = redis.call('GET', P .. 'task:' .. id)
-      if not text then return 0 end
-      local task = cjson.decode(text)
+      local _, task = load(id)
+      if not task then return 0 end
       if ARGV[4] == '1' or task.s == 'queued' or task.s == 'running' then
         unindex(id, task)
         redis.call('PUBLISH', ARGV[2] .. id, '-')
@@ -514,6 +512,8 @@ function fromState(id: string, text: string | null): Task | undefined {
 export class RedisStore implements TaskStore {
   readonly #client: Scripted;
   readonly #prefix: string;
+  // What every script takes first: the prefix of the store's keys, and of its channels.
+  readonly #scriptPrefixes: [string, string];
   readonly #ttl: number;
   readonly #maxTasks: number;
   readonly #listeners = new Map<string, Set<TaskListener>>();
@@ -526,11 +526,12 @@ export class RedisStore implements TaskStore {
     const given = checkKeys(options, ['client', 'prefix', 'ttl', 'maxTasks'], 'RedisStore options');
     this.#client = given.client as Scripted;
     this.#prefix = (given.prefix as string | undefined) ?? 'express-async-api';
+    this.#scriptPrefixes = [`{${this.#prefix}}:`, `${this.#prefix}:changed:`];
     this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'RedisStore options.ttl', true);
     this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'RedisStore options.maxTasks');
     // Expired tasks leave the indexes as other scripts run, and at least this often.
     this.#sweeper = setInterval(() => {
-      if (this.#client.status === 'ready') this.#client.asyncApiSweepTasks(...this.#prefixes, Date.now()).catch(() => {});
+      if (this.#client.status === 'ready') this.#client.asyncApiSweepTasks(...this.#scriptPrefixes, Date.now()).catch(() => {});
     }, SWEEP_INTERVAL);
     this.#sweeper.unref();
     if (this.#client.status === 'ready') this.#everReady = true;
@@ -583,10 +584,6 @@ export class RedisStore implements TaskStore {
     return this.#connected;
   }
 
-  // The prefixes every script takes: of the store's keys, and of its channels.
-  get #prefixes(): [string, string] {
-    return [`{${this.#prefix}}:`, `${this.#prefix}:changed:`];
-  }
 
   async create(task: NewTask): Promise<Task> {
     const { id, owner, createdAt, readOnce } = task;
@@ -609,7 +606,7 @@ export class RedisStore implements TaskStore {
     const text = JSON.stringify(state);
     const created = (await this.#run(() =>
       this.#client.asyncApiCreateTask(
-        ...this.#prefixes,
+        ...this.#scriptPrefixes,
         Date.now(),
         this.#maxTasks === Infinity ? -1 : this.#maxTasks,
         id,
@@ -627,7 +624,7 @@ export class RedisStore implements TaskStore {
   }
 
   async take(id: string): Promise<Task | undefined> {
-    return fromState(id, (await this.#run(() => this.#client.asyncApiTakeTask(...this.#prefixes, id, Date.now()))) as string | null);
+    return fromState(id, (await this.#run(() => this.#client.asyncApiTakeTask(...this.#scriptPrefixes, id, Date.now()))) as string | null);
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -641,16 +638,16 @@ export class RedisStore implements TaskStore {
   }
 
   async start(id: string, at: number, takeOver = false): Promise<boolean> {
-    return (await this.#run(() => this.#client.asyncApiStartTask(...this.#prefixes, id, at, takeOver ? '1' : '0'))) === 1;
+    return (await this.#run(() => this.#client.asyncApiStartTask(...this.#scriptPrefixes, id, at, takeOver ? '1' : '0'))) === 1;
   }
 
   async retry(id: string, attempt: number, at: number): Promise<boolean> {
-    return (await this.#run(() => this.#client.asyncApiRetryTask(...this.#prefixes, id, attempt, at, Date.now()))) === 1;
+    return (await this.#run(() => this.#client.asyncApiRetryTask(...this.#scriptPrefixes, id, attempt, at, Date.now()))) === 1;
   }
 
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
     const words = message === undefined ? '' : wordsOf(message).join(' ');
-    await this.#run(() => this.#client.asyncApiProgressTask(...this.#prefixes, id, fraction, message ?? '', message === undefined ? '0' : '1', words));
+    await this.#run(() => this.#client.asyncApiProgressTask(...this.#scriptPrefixes, id, fraction, message ?? '', message === undefined ? '0' : '1', words));
   }
 
   async finish(id: string, outcome: Outcome, at: number, startedAt?: number): Promise<Task | undefined> {
@@ -661,13 +658,13 @@ export class RedisStore implements TaskStore {
           ? ['x', JSON.stringify(outcome.problem)]
           : ['', ''];
     const state = (await this.#run(() =>
-      this.#client.asyncApiFinishTask(...this.#prefixes, id, outcome.status, at, field, value, startedAt ?? '', Date.now()),
+      this.#client.asyncApiFinishTask(...this.#scriptPrefixes, id, outcome.status, at, field, value, startedAt ?? '', Date.now()),
     )) as string | null;
     return fromState(id, state);
   }
 
   async delete(id: string, finished = false): Promise<void> {
-    await this.#run(() => this.#client.asyncApiDeleteTask(...this.#prefixes, id, finished ? '1' : '0'));
+    await this.#run(() => this.#client.asyncApiDeleteTask(...this.#scriptPrefixes, id, finished ? '1' : '0'));
   }
 
   async list(query?: TaskQuery): Promise<TaskPage> {
@@ -681,7 +678,7 @@ export class RedisStore implements TaskStore {
     for (const word of checked.words) indexes.push(keys(`w:${word}`));
     const result = (await this.#run(() =>
       this.#client.asyncApiListTasks(
-        ...this.#prefixes,
+        ...this.#scriptPrefixes,
         Date.now(),
         start === undefined ? '+inf' : start.at,
         start === undefined ? '' : start.id,
@@ -707,7 +704,7 @@ export class RedisStore implements TaskStore {
   }
 
   async counts(): Promise<TaskCounts> {
-    const [queued, running, succeeded, failed, canceled] = (await this.#run(() => this.#client.asyncApiCountTasks(...this.#prefixes, Date.now()))) as number[];
+    const [queued, running, succeeded, failed, canceled] = (await this.#run(() => this.#client.asyncApiCountTasks(...this.#scriptPrefixes, Date.now()))) as number[];
     return { queued: queued!, running: running!, succeeded: succeeded!, failed: failed!, canceled: canceled! };
   }
 
@@ -800,7 +797,7 @@ export class RedisStore implements TaskStore {
 
   #tellFeed(id: string, state: string): void {
     const tell = (task: Task | undefined): void => {
-      for (const listener of [...this.#feed]) listener({ id, task });
+      for (const listener of this.#feed) listener({ id, task });
     };
     if (state === '-') tell(undefined);
     else if (state === '') this.get(id).then(tell, () => {});

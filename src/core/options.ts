@@ -126,6 +126,11 @@ export interface RouteOptions {
    * cancel is never retried). Default: no retries.
    */
   retries?: number | RetryOptions;
+  /**
+   * The route's name on the dashboard, in metrics and in traces. Default: the route as Express
+   * matched it, by its patterns (`POST /users/:uid/reports/:kind`), never a parameter's value.
+   */
+  name?: string;
 }
 
 /** How a failed attempt is retried. */
@@ -191,6 +196,8 @@ export interface RouteConfiguration {
   readonly readOnce: boolean;
   readonly idempotency: 'optional' | 'required';
   readonly retries: RetryConfiguration | undefined;
+  /** The `name` option; `undefined`: named by Express's patterns. */
+  readonly name?: string;
 }
 
 export interface RetryConfiguration {
@@ -435,7 +442,10 @@ function resolveRetries(value: unknown): RetryConfiguration | undefined {
 
 /** Checks the options of one route. */
 export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
-  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries'], 'routeOptions');
+  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name'], 'routeOptions');
+  if (given.name !== undefined && (typeof given.name !== 'string' || given.name === '' || given.name.length > 200)) {
+    throw new InvalidOptionError(`routeOptions.name must be a non-empty string of at most 200 characters, got ${describe(given.name)}`);
+  }
   if (given.readOnce !== undefined && typeof given.readOnce !== 'boolean') {
     throw new InvalidOptionError(`routeOptions.readOnce must be true or false, got ${describe(given.readOnce)}`);
   }
@@ -447,12 +457,13 @@ export function resolveRouteOptions(options: RouteOptions | undefined): RouteCon
     readOnce: given.readOnce === true,
     idempotency: (given.idempotency as 'optional' | 'required' | undefined) ?? 'optional',
     retries: given.retries === undefined ? undefined : resolveRetries(given.retries),
+    ...(given.name === undefined ? {} : { name: given.name as string }),
   };
 }
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'export', 'queueTimeout'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }

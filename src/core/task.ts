@@ -74,8 +74,9 @@ export interface Task {
   /** Between attempts: when the next one starts (ms since the epoch). */
   readonly retryAt?: number;
   /**
-   * What the task was submitted as: the route as Express matched it (`POST /reports/:kind`,
-   * with the mount path), or the name of a task defined in code. Bounded: never the raw path.
+   * What the task was submitted as: the route as Express matched it, by its patterns
+   * (`POST /users/:uid/reports/:kind`), its `name` option, or the name of a task defined in
+   * code. Bounded: never a path parameter's value.
    */
   readonly route?: string;
   /** The submit request's method and URL (path and query), for a task submitted over HTTP. */

@@ -130,6 +130,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     next: NextFunction,
     start: (id: string, trace?: TaskTrace) => void | Promise<void>,
     route: RouteConfiguration,
+    handler: object,
     rerun?: Rerun,
   ): Promise<void> {
     // As the request came, before the handler's copy loses its conditional headers.
@@ -151,7 +152,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
           readOnce: route.readOnce,
           idempotency,
           ...(route.retries === undefined ? {} : { attempts: route.retries.attempts }),
-          route: routeName(req),
+          route: routeName(req, handler, route.name),
           method: req.method,
           url: req.originalUrl,
           rerun,
@@ -215,7 +216,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
     return function asyncApiRoute(req, res, next) {
-      void submit(req, res, next, (id, trace) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route, trace), route);
+      void submit(req, res, next, (id, trace) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route, trace), route, asyncApiRoute);
     };
   } as AsyncApiWrapper;
 
@@ -236,7 +237,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       const job = moduleJob(href, route.exportName, req, res, config.maxReplyBytes);
       // The job is kept, for the dashboard to run it again, when its body is small enough.
       const rerun = config.maxRerunBytes > 0 && bodySize(req) <= config.maxRerunBytes ? { job, route } : undefined;
-      void submit(req, res, next, (id, trace) => backend.runModule(id, job, route, trace), route, rerun);
+      void submit(req, res, next, (id, trace) => backend.runModule(id, job, route, trace), route, asyncApiWorkerRoute, rerun);
     };
   };
 

@@ -3,7 +3,7 @@ import { asyncApiMetrics } from 'express-async-api/metrics';
 import { Registry } from 'prom-client';
 import express from 'express';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { dashboardContract, fromThePage, workerRoutes } from './dashboard-api.js';
 import { deferred, openEvents, untilFinished, untilStatus } from './helpers.js';
 import { listen } from './load.js';
@@ -110,6 +110,37 @@ describe('the dashboard, in memory', () => {
     expect(batch.skipped).toBe(50);
     expect(batch.tasks[0].id).toBe('t-249');
     expect(batch.tasks.at(-1).id).toBe('t-050');
+    await close();
+    await tasks.close();
+  });
+
+  it('a filtered events stream sends nothing about tasks that never matched, and removes those it had', async () => {
+    const store = new MemoryStore();
+    const tasks = createAsyncApi({ backend: memoryBackend({ store }) });
+    const app = express();
+    app.use('/admin/tasks', tasks.dashboard());
+    const { server, close } = await listen(app);
+    const failed = { status: 'failed' as const, problem: { type: 'about:blank', title: 'Internal Server Error', status: 500 } };
+    await store.create({ id: 'running-1', owner: undefined, createdAt: 1_000 });
+    await store.start('running-1', 1_001);
+    await store.create({ id: 'failed-1', owner: undefined, createdAt: 1_002 });
+    await store.finish('failed-1', failed, 1_003, 1_002);
+    const stream = openEvents(server, '/admin/tasks/api/events?status=failed');
+    const batches = () => stream.events.filter((event) => event.event === 'tasks').map((event) => JSON.parse(event.data) as { tasks: { id: string }[]; removed: string[] });
+    await vi.waitFor(() => expect(stream.events[0]?.event).toBe('counts'));
+    for (let i = 1; i <= 20; i++) await store.progress('running-1', i / 20, `step ${i}`);
+    await store.create({ id: 'failed-2', owner: undefined, createdAt: 1_004 });
+    await store.finish('failed-2', failed, 1_005, 1_004);
+    await vi.waitFor(() => expect(batches().flatMap((batch) => batch.tasks.map((task) => task.id))).toContain('failed-2'));
+    // A task the stream had when it began (its first page), and one it sent: their removal is told.
+    await store.delete('failed-1', true);
+    await store.finish('running-1', { status: 'succeeded', reply: { status: 204, headers: [], body: undefined } }, 1_006);
+    await store.delete('running-1', true);
+    await store.delete('failed-2', true);
+    await vi.waitFor(() => expect(batches().flatMap((batch) => batch.removed)).toEqual(['failed-1', 'failed-2']));
+    expect(stream.events.some((event) => event.data.includes('running-1'))).toBe(false);
+    // The counts still follow every task.
+    expect(stream.events.filter((event) => event.event === 'counts').length).toBeGreaterThan(1);
     await close();
     await tasks.close();
   });

@@ -59,6 +59,10 @@ const FLUSH_INTERVAL = 100;
  * thousands of tasks a second, every change of every one would be megabytes a second).
  */
 export const FOLLOW_BATCH = 200;
+/** The tasks a follower has as matching when it begins: the query's first this many (what a page shows). */
+export const FOLLOW_SEED = 500;
+/** The ids a follower remembers as matching at most (the newest it sent). */
+const FOLLOW_SHOWN = 10_000;
 
 export class TaskAdmin {
   readonly #registry: TaskRegistry;
@@ -140,21 +144,40 @@ export class TaskAdmin {
   /**
    * Calls `listener` with the changes of the tasks matching `query` (its cursor and limit
    * aside), at most ten times a second and `FOLLOW_BATCH` tasks a time, the newest, until the
-   * returned function is called.
+   * returned function is called. A task that changed and does not match is told as `removed`
+   * only when this follower had it as matching: the tasks it sent, and those the query's first
+   * `FOLLOW_SEED` matched when it began (the page a follower shows). Of other tasks it says
+   * nothing: a batch of their changes alone is empty (the counts may have changed).
    */
   follow(query: TaskQuery, listener: (changes: Changes) => void): () => void {
     const checked = checkQuery({ ...query, limit: undefined, cursor: undefined });
+    // The ids the follower has as matching, oldest first; bounded, the oldest forgotten.
+    const shown = new Set<string>();
+    const show = (id: string): void => {
+      shown.delete(id);
+      shown.add(id);
+      if (shown.size > FOLLOW_SHOWN) shown.delete(shown.values().next().value as string);
+    };
     let pending = new Map<string, Task | undefined>();
     let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    // The changes wait for the seed: a change before it is known could not be told apart.
+    const seeded = this.#backend.store.list({ ...query, limit: FOLLOW_SEED, cursor: undefined }).then(
+      (page) => {
+        for (let i = page.tasks.length - 1; i >= 0; i--) show(page.tasks[i]!.id);
+      },
+      () => {},
+    );
     const flush = (): void => {
       timer = undefined;
+      if (stopped) return;
       const batch = pending;
       pending = new Map();
       const tasks: Task[] = [];
       const removed: string[] = [];
       for (const [id, task] of batch) {
         if (task !== undefined && matches(task, checked)) tasks.push(task);
-        else removed.push(id);
+        else if (shown.delete(id)) removed.push(id);
       }
       let skipped = 0;
       if (tasks.length > FOLLOW_BATCH) {
@@ -166,16 +189,19 @@ export class TaskAdmin {
         skipped += removed.length - FOLLOW_BATCH;
         removed.length = FOLLOW_BATCH;
       }
+      for (let i = tasks.length - 1; i >= 0; i--) show(tasks[i]!.id);
+      // (An empty batch too: the counts of every task may have changed.)
       listener(skipped === 0 ? { tasks, removed } : { tasks, removed, skipped });
     };
     const stop = this.#backend.store.watchAll(({ id, task }) => {
       pending.set(id, task);
       if (timer === undefined) {
-        timer = setTimeout(flush, FLUSH_INTERVAL);
+        timer = setTimeout(() => void seeded.then(flush), FLUSH_INTERVAL);
         timer.unref();
       }
     });
     return () => {
+      stopped = true;
       stop();
       clearTimeout(timer);
     };

@@ -218,9 +218,11 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
     let closed = false;
     const stop = admin.follow(query, (changes) => {
       if (closed) return;
-      const event: TasksEvent = { tasks: changes.tasks.map(taskSummary), removed: [...changes.removed] };
-      if (changes.skipped !== undefined) event.skipped = changes.skipped;
-      res.write(`event: tasks\ndata: ${JSON.stringify(event)}\n\n`);
+      if (changes.tasks.length > 0 || changes.removed.length > 0 || changes.skipped !== undefined) {
+        const event: TasksEvent = { tasks: changes.tasks.map(taskSummary), removed: [...changes.removed] };
+        if (changes.skipped !== undefined) event.skipped = changes.skipped;
+        res.write(`event: tasks\ndata: ${JSON.stringify(event)}\n\n`);
+      }
       admin.counts().then(
         (current) => {
           const now = JSON.stringify(current);

@@ -67,6 +67,43 @@ export async function untilStatus(agent: Agent, location: string | undefined, st
   throw new Error(`${location} never reached status ${status}`);
 }
 
+/** An HTTP answer with its body as bytes. */
+export type Answer = { status: number; headers: Record<string, string | string[]>; body: Buffer };
+
+/** Sends a supertest request and resolves with its answer, the body as it came, in bytes. */
+export function binary(test: Test): Promise<Answer> {
+  return test
+    .buffer(true)
+    .parse((res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => done(null, Buffer.concat(chunks)));
+    })
+    .then((res) => ({ status: res.status, headers: res.headers as Answer['headers'], body: res.body as Buffer }));
+}
+
+/**
+ * An answer less what belongs to one transfer (`Date`, `Connection`, `Keep-Alive`), and what a
+ * wrapped answer adds about itself (`Preference-Applied`, `Vary: Prefer`): what a wrapped
+ * route's answer must share with the plain route's, byte for byte.
+ */
+export function comparable(answer: Answer) {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (['date', 'connection', 'keep-alive', 'preference-applied'].includes(name)) continue;
+    if (name === 'set-cookie') {
+      // An expiry date depends on the moment the cookie was made.
+      headers[name] = [value].flat().map((cookie) => cookie.replace(/Expires=[^;]+/, 'Expires=…'));
+    } else if (name === 'vary') {
+      const kept = String(value)
+        .split(/\s*,\s*/)
+        .filter((token) => token !== 'Prefer');
+      if (kept.length > 0) headers[name] = kept.join(', ');
+    } else headers[name] = value;
+  }
+  return { status: answer.status, headers, body: answer.body.toString('hex') };
+}
+
 export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const root = fileURLToPath(new URL('..', import.meta.url));

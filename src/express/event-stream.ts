@@ -97,11 +97,23 @@ export async function streamTask(
       res.write(`event: progress\ndata: ${data}\n\n`);
     }
   };
+  // Until the stream is open, a change is only kept: it may be newer than the read of the task
+  // that the watch resolves with (with Redis it comes on another connection, and may come
+  // first), and nothing may be written before the head.
+  let open = false;
+  let heard: Task | undefined;
   const { task, stop } = await registry.watch(id, owner, (changed) => {
+    if (!open) {
+      heard = changed;
+      return;
+    }
     latest = changed;
     pending ??= setImmediate(send);
   });
-  latest = task;
+  // A finished task is not older than any change; otherwise the last change heard is at least
+  // as new as the read, or the change that makes the read newer is still to come.
+  latest = isFinished(task.status) || heard === undefined ? task : heard;
+  open = true;
 
   const cleanUp = (): void => {
     ended = true;

@@ -288,7 +288,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     },
     router: createStatusRouter(registry, config),
     dashboard(dashboardOptions) {
-      return createDashboard(admin, config, dashboardOptions);
+      const dashboard = createDashboard(admin, config, dashboardOptions);
+      admin.prepare();
+      return dashboard;
     },
     close(closeOptions) {
       const { timeout } = resolveCloseOptions(closeOptions);

@@ -3,13 +3,14 @@
 //     alternating rounds so both see the same machine; tasks are kept 2 s, so the
 //     registry stays the same size however long the run.
 //   node --expose-gc bench/server.js heap: tasks are kept until counted.
+//   node --expose-gc bench/server.js heap-dashboard: the same, with a dashboard mounted.
 import express from 'express';
 import { serve } from './serve.js';
 import { createAsyncApi } from '../dist/index.js';
 
 const mode = process.argv[2];
 const app = express();
-const tasks = createAsyncApi({ maxTasks: Infinity, ttl: mode === 'heap' ? 600_000 : 2_000 });
+const tasks = createAsyncApi({ maxTasks: Infinity, ttl: mode.startsWith('heap') ? 600_000 : 2_000 });
 // The task whose monitor the read benchmark reads, kept for the whole run.
 const kept = createAsyncApi({ ttl: 600_000, statusPath: '/kept' });
 let finished = 0;
@@ -33,6 +34,7 @@ app.post(
 );
 app.use(tasks.router);
 app.use(kept.router);
+if (mode === 'heap-dashboard') app.use('/admin/tasks', tasks.dashboard());
 
 app.get('/__bench/heap', (_req, res) => {
   globalThis.gc?.();

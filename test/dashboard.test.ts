@@ -114,13 +114,40 @@ describe('the dashboard, in memory', () => {
     await tasks.close();
   });
 
+  it('an app without a dashboard keeps no index; one mounted later lists and finds every task already held', async () => {
+    const store = new MemoryStore();
+    const tasks = createAsyncApi({ backend: memoryBackend({ store }) });
+    const app = express();
+    app.post('/reports/:kind', tasks.asyncApi((req) => {
+      req.task.progress(0.5, `summing ${req.params.kind} ledgers`);
+      return { kind: req.params.kind };
+    }));
+    app.use(tasks.router);
+    const agent = request(app);
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const submitted = await agent.post(`/reports/kind${i}?page=${i}`).expect(202);
+      ids.push(submitted.body.id);
+      await untilFinished(agent, submitted.headers.location);
+    }
+    expect(store.indexPlaces()).toBe(0);
+    app.use('/admin/tasks', tasks.dashboard());
+    const listed = await agent.get('/admin/tasks/api/tasks?limit=100').expect(200);
+    expect(listed.body.tasks.map((task: { id: string }) => task.id).sort()).toEqual([...ids].sort());
+    const found = await agent.get('/admin/tasks/api/tasks?text=kind7%20ledgers').expect(200);
+    expect(found.body.tasks.map((task: { id: string }) => task.id)).toEqual([ids[7]]);
+    expect((await agent.get(`/admin/tasks/api/tasks?id=${ids[3]!.slice(0, 8)}`).expect(200)).body.tasks[0].id).toBe(ids[3]);
+    expect(store.indexPlaces()).toBeGreaterThan(0);
+    await tasks.close();
+  });
+
   it('a filtered events stream sends nothing about tasks that never matched, and removes those it had', async () => {
     const store = new MemoryStore();
     const tasks = createAsyncApi({ backend: memoryBackend({ store }) });
     const app = express();
     app.use('/admin/tasks', tasks.dashboard());
     const { server, close } = await listen(app);
-    const failed = { status: 'failed' as const, problem: { type: 'about:blank', title: 'Internal Server Error', status: 500 } };
+    const failed = { status: 'failed' as const, problem: { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: undefined, expose: false } };
     await store.create({ id: 'running-1', owner: undefined, createdAt: 1_000 });
     await store.start('running-1', 1_001);
     await store.create({ id: 'failed-1', owner: undefined, createdAt: 1_002 });

@@ -176,3 +176,98 @@ describe('MemoryStore indexes', () => {
     await store.close();
   });
 });
+
+describe('MemoryStore indexes, built on first use', () => {
+  it('a store that never served a dashboard or a list holds no index entries, and counts all the same', async () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const store = new MemoryStore({ ttl: 1_000 });
+      for (let i = 0; i < 50; i++) {
+        const id = `t-${i}`;
+        await store.create({ id, owner: i % 2 === 0 ? 'ann' : undefined, createdAt: i, route: 'POST /reports/:kind', method: 'POST', url: `/reports/k${i}?page=${i}` });
+        if (i % 5 === 0) continue;
+        await store.start(id, i);
+        await store.progress(id, 0.5, `step ${i} of many`);
+        if (i % 5 !== 1) await store.finish(id, i % 5 === 2 ? { status: 'canceled' } : { status: 'succeeded', reply }, i);
+      }
+      await store.delete('t-3', true);
+      expect(store.indexPlaces()).toBe(0);
+      expect(await store.counts()).toEqual({ queued: 10, running: 10, succeeded: 19, failed: 0, canceled: 10 });
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(store.indexPlaces()).toBe(0);
+      expect(await store.counts()).toEqual({ queued: 10, running: 10, succeeded: 0, failed: 0, canceled: 0 });
+      await store.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('are built from every task held when first asked for, while tasks come and go, and kept from then on', async () => {
+    const store = new MemoryStore({ maxTasks: Infinity, ttl: Infinity });
+    const count = 60_000;
+    for (let i = 0; i < count; i++) {
+      const id = uuidv4();
+      await store.create({ id, owner: `o${i % 3}`, createdAt: i, route: `GET /r${i % 4}`, url: `/r${i % 4}/item${i}` });
+      if (i % 2 === 0) await store.start(id, i);
+    }
+    expect(store.indexPlaces()).toBe(0);
+    const building = store.prepareList();
+    // Changes between the slices of the build, in shards built and not yet built.
+    const ids: string[] = [];
+    for (let turn = 0; turn < 20; turn++) {
+      const id = uuidv4();
+      ids.push(id);
+      await store.create({ id, owner: 'o1', createdAt: count + turn, route: 'GET /r1', url: `/r1/late${turn}` });
+      await store.progress(id, 0.1, `words wonderful ${turn}`);
+      if (turn % 2 === 0) await store.finish(id, { status: 'succeeded', reply }, count + turn, count + turn);
+      if (turn % 4 === 0) await store.delete(id, true);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await building;
+    const everything = async (query: Parameters<MemoryStore['list']>[0]) => {
+      const found: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ ...query, limit: 500, ...(cursor === undefined ? {} : { cursor }) });
+        found.push(...page.tasks.map((task) => task.id));
+        cursor = page.next;
+      } while (cursor !== undefined);
+      return found;
+    };
+    const late = ids.filter((_, turn) => turn % 4 !== 0).reverse();
+    expect(await everything({ text: 'wonderful' })).toEqual(late);
+    expect(await everything({ route: 'GET /r1', text: 'late3' })).toEqual([ids[3]]);
+    expect((await everything({ status: ['queued'] })).length).toBe(count / 2 + 10);
+    expect((await everything({ owner: 'o1' })).length).toBe(count / 3 + late.length);
+    expect((await everything({})).length).toBe(count + late.length);
+    const counts = await store.counts();
+    expect(store.indexPlaces()).toBeGreaterThan(count * 4);
+    // Kept from then on: a new task is found at once.
+    await store.create({ id: 'newest', owner: undefined, createdAt: 2 * count, url: '/brand/new' });
+    expect((await store.list({ text: 'brand' })).tasks.map((task) => task.id)).toEqual(['newest']);
+    expect((await store.counts()).queued).toBe(counts.queued + 1);
+    await store.close();
+  });
+});
+
+describe('MemoryStore replies', () => {
+  it('gives back every reply as it was finished with, whatever its shape', async () => {
+    const store = new MemoryStore();
+    const replies: Reply[] = [
+      { status: 204, headers: [], body: undefined },
+      { status: 200, headers: [], body: 'no headers\nbut lines\n\nand blank ones\n' },
+      { status: 200, headers: ['X-Empty', '', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'], body: '' },
+      { status: 201, headers: ['Content-Type', 'text/plain; charset=utf-8', 'ETag', 'W/"5-x"'], body: 'héllo ✓' },
+      { status: 200, headers: ['Content-Type', 'application/octet-stream'], body: new Uint8Array([0, 10, 255]) },
+      { status: 200, statusMessage: 'Fine', headers: ['A', 'b'], body: 'x' },
+      { status: 200, headers: ['A', 'b'], body: 'x', chunks: [1], removed: ['date'], trailers: ['T', 'v'] },
+      { status: 304, headers: ['ETag', '"1"'], body: undefined },
+    ];
+    for (const [i, reply] of replies.entries()) {
+      await store.create({ id: `r${i}`, owner: undefined, createdAt: i });
+      await store.finish(`r${i}`, { status: 'succeeded', reply }, i, i);
+      expect((await store.get(`r${i}`))!.reply).toEqual(reply);
+    }
+    await store.close();
+  });
+});

@@ -73,6 +73,11 @@ export class TaskAdmin {
     this.#backend = backend;
   }
 
+  /** A dashboard is made: the store gets its lists ready now (see `TaskStore.prepareList`). */
+  prepare(): void {
+    this.#backend.store.prepareList?.().catch(() => {});
+  }
+
   list(query?: TaskQuery): Promise<TaskPage> {
     return this.#backend.store.list(query);
   }

@@ -97,6 +97,12 @@ export interface TaskStore {
    * tasks at most per page. Rejects with `InvalidArgumentError` for a bad query.
    */
   list(query?: TaskQuery): Promise<TaskPage>;
+  /**
+   * Optional: gets `list()` ready ahead of its first call, for a store that builds its indexes
+   * on first use (`MemoryStore`: an app without a dashboard pays for none). The dashboard calls
+   * it when it is made. Resolves once they are built.
+   */
+  prepareList?(): Promise<void>;
   /** The job kept with a task to run it again (see `NewTask.rerun`; dropped when it succeeds), or `undefined`. */
   rerun(id: string): Promise<Rerun | undefined>;
   /** How many tasks of each status the store holds. */

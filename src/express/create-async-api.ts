@@ -316,7 +316,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     },
     router: createStatusRouter(registry, config, errors),
     dashboard(dashboardOptions) {
-      return createDashboard(admin, config, dashboardOptions);
+      const dashboard = createDashboard(admin, config, dashboardOptions);
+      admin.prepare();
+      return dashboard;
     },
     close(closeOptions) {
       const { timeout } = resolveCloseOptions(closeOptions);

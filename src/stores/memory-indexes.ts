@@ -1,4 +1,4 @@
-import { SCAN_BUDGET, encodeCursor, matches, startOf, taskStatuses, type CheckedQuery, type Position, type TaskCounts, type TaskPage } from '../core/task-query.js';
+import { SCAN_BUDGET, encodeCursor, matches, startOf, taskStatuses, type CheckedQuery, type Position, type TaskPage } from '../core/task-query.js';
 import type { Task, TaskStatus } from '../core/task.js';
 import { OrderedIndex, type Indexed } from './ordered-index.js';
 
@@ -30,6 +30,13 @@ class IndexMap<T extends IndexedTask> {
       entry.remove(task);
       if (entry.size === 0) this.#entries.delete(key);
     }
+  }
+
+  /** How many places tasks hold under all keys. */
+  get places(): number {
+    let places = 0;
+    for (const entry of this.#entries.values()) places += entry instanceof OrderedIndex ? entry.size : 1;
+    return places;
   }
 
   /** The tasks under `key`, as an index (or the one task), and how many. */
@@ -96,10 +103,11 @@ export class MemoryIndexes<T extends IndexedTask> {
     for (const word of words) this.#word.remove(word, task);
   }
 
-  counts(): TaskCounts {
-    const counts = {} as TaskCounts;
-    for (const [status, index] of this.#status) counts[status] = index.size;
-    return counts;
+  /** How many places tasks hold in the indexes, over all of them. */
+  get places(): number {
+    let places = 0;
+    for (const index of this.#status.values()) places += index.size;
+    return places + this.#route.places + this.#owner.places + this.#id3.places + this.#word.places;
   }
 
   list(query: CheckedQuery): TaskPage {

@@ -28,6 +28,8 @@ const SLICE_BUDGET = 2;
 // doubles or halves; one Map of a million tasks stalls the event loop for 50 ms or more
 // doing so, 256 smaller ones never for long.
 const SHARDS = 256;
+// A slice of the indexes' build ends once it has run this long (at the end of a shard).
+const INDEX_SLICE = 8;
 
 // The method a route name begins with (see express/route-name.ts).
 function methodOf(route: string): string {
@@ -62,6 +64,11 @@ class ShardedMap<V> {
   delete(key: string): void {
     if (this.#shards[shardOf(key)]!.delete(key)) this.#size--;
   }
+
+  /** The values of shard `index` (see `shardOf`). */
+  shard(index: number): IterableIterator<V> {
+    return this.#shards[index]!.values();
+  }
 }
 
 // What few tasks have: an owner, progress. Kept aside, so that a task without costs nothing.
@@ -87,6 +94,53 @@ function noExtra(): Extra {
   return { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined, rerun: undefined, words: undefined, method: undefined };
 }
 
+// Creation times are kept as milliseconds since this module was loaded: a number V8 holds in
+// the object itself for tasks created within about 24 days of it (a time since the epoch is a
+// boxed number of its own, 16 bytes a task).
+const EPOCH = Date.now();
+
+// A task whose URL is its route's path (`POST /reports` at `/reports`: no parameters, no
+// query) keeps this in place of a string of its own.
+const URL_OF_ROUTE = '\u0000';
+
+/**
+ * A reply of the usual shape (`{ status, headers, body }`, a text body or none) is kept as one
+ * string: `<status> <number of header parts>[+ when it has a body]`, then each name and value
+ * and the body, a line each (a header has no line break; the body is the rest). A reply object,
+ * its headers' array and a string per value would cost a task about 130 bytes more. The reply
+ * is made again when it is read.
+ */
+function pack(reply: Reply): Reply | string {
+  const { headers, body } = reply;
+  if (typeof body === 'object' || reply.statusMessage !== undefined || reply.chunks !== undefined || reply.removed !== undefined || reply.trailers !== undefined || reply.utf8Head !== undefined) return reply;
+  let text = `${reply.status} ${headers.length}${body === undefined ? '' : '+'}`;
+  for (const part of headers) {
+    if (part.includes('\n')) return reply;
+    text += '\n' + part;
+  }
+  if (body !== undefined) text += '\n' + body;
+  // V8 keeps a string built by concatenation as a tree of its pieces until read; reading a
+  // character flattens it, and the next collection keeps only the flat string.
+  text.charCodeAt(0);
+  return text;
+}
+
+function unpack(text: string): Reply {
+  let at = text.indexOf('\n');
+  const head = at < 0 ? text : text.slice(0, at);
+  const space = head.indexOf(' ');
+  const hasBody = head.endsWith('+');
+  const count = Number(head.slice(space + 1, hasBody ? -1 : undefined));
+  const headers: string[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const next = text.indexOf('\n', at + 1);
+    const end = next < 0 ? text.length : next;
+    headers[i] = text.slice(at + 1, end);
+    at = end;
+  }
+  return { status: Number(head.slice(0, space)), headers, body: hasBody ? text.slice(at + 1) : undefined };
+}
+
 // One class, every field set in the constructor: all records share one compact shape. Times
 // after the creation are kept as milliseconds since it, which V8 holds in the object itself
 // (a time since the epoch would be a boxed number of its own); reply and problem share a field.
@@ -94,32 +148,41 @@ class MemoryTask implements Task {
   status: TaskStatus = 'queued';
   #started: number | undefined = undefined;
   #finished: number | undefined = undefined;
-  #outcome: Reply | Problem | undefined = undefined;
+  #outcome: Reply | string | Problem | undefined = undefined;
   #extra: Extra | undefined;
   readonly route: string | undefined;
-  readonly url: string | undefined;
+  #url: string | undefined;
+  readonly id: string;
+  #created: number;
   constructor(task: NewTask, key: string | undefined) {
     const { owner, attempts, rerun, route, url } = task;
     const readOnce = task.readOnce === true;
     this.id = task.id;
-    this.createdAt = task.createdAt;
+    this.#created = task.createdAt - EPOCH;
     this.route = route;
-    this.url = url;
     // A request's method begins its route (`POST /reports`): it is read from there.
     const method = task.method === undefined || (url !== undefined && route !== undefined && methodOf(route) === task.method) ? undefined : task.method;
+    this.#url = url !== undefined && method === undefined && route !== undefined && route.length === url.length + route.indexOf(' ') + 1 && route.endsWith(url) ? URL_OF_ROUTE : url;
     this.#extra =
       owner === undefined && !readOnce && key === undefined && attempts === undefined && rerun === undefined && method === undefined
         ? undefined
         : { ...noExtra(), owner, readOnce, key, attempt: attempts === undefined ? undefined : 1, attempts, rerun, method };
   }
 
+  get createdAt(): number {
+    return EPOCH + this.#created;
+  }
+
+  get url(): string | undefined {
+    const url = this.#url;
+    return url === URL_OF_ROUTE ? this.route!.slice(this.route!.indexOf(' ') + 1) : url;
+  }
+
   get method(): string | undefined {
     const extra = this.#extra?.method;
     if (extra !== undefined) return extra;
-    return this.url === undefined || this.route === undefined ? undefined : methodOf(this.route);
+    return this.#url === undefined || this.route === undefined ? undefined : methodOf(this.route);
   }
-  readonly id: string;
-  readonly createdAt: number;
 
   get rerun(): Rerun | undefined {
     return this.#extra?.rerun;
@@ -168,7 +231,9 @@ class MemoryTask implements Task {
     return this.#finished === undefined ? undefined : this.createdAt + this.#finished;
   }
   get reply(): Reply | undefined {
-    return this.status === 'succeeded' ? (this.#outcome as Reply) : undefined;
+    if (this.status !== 'succeeded') return undefined;
+    const outcome = this.#outcome as Reply | string;
+    return typeof outcome === 'string' ? unpack(outcome) : outcome;
   }
   get problem(): Problem | undefined {
     return this.status === 'failed' ? (this.#outcome as Problem) : undefined;
@@ -180,15 +245,20 @@ class MemoryTask implements Task {
     if (this.#extra !== undefined) this.#extra.retryAt = undefined;
   }
 
-  /** Records progress; returns the words of the message it is not indexed by yet. */
-  reported(progress: number, message: string | undefined): string[] {
+  /** Records progress. */
+  reported(progress: number, message: string | undefined): void {
     const extra = this.#ensureExtra();
-    const changed = message !== undefined && message !== extra.message;
     extra.progress = progress;
     extra.message = message;
-    if (!changed) return [];
-    // Each word once: an index holds a task once under a word. (At most so many words, over
-    // all its messages: a task that reports a new sentence each time is found by its first ones.)
+  }
+
+  /**
+   * The words of `message` it is not indexed by yet, now counted as indexed. Each word once:
+   * an index holds a task once under a word. (At most so many words, over all its messages: a
+   * task that reports a new sentence each time is found by its first ones.)
+   */
+  newWords(message: string): string[] {
+    const extra = this.#ensureExtra();
     const own = this.ownWords;
     const fresh: string[] = [];
     for (const word of wordsOf(message)) {
@@ -239,7 +309,7 @@ class MemoryTask implements Task {
       if (outcome.status === 'succeeded') this.#extra.rerun = undefined;
     }
     this.#finished = at - this.createdAt;
-    this.#outcome = outcome.status === 'succeeded' ? outcome.reply : outcome.status === 'failed' ? outcome.problem : undefined;
+    this.#outcome = outcome.status === 'succeeded' ? pack(outcome.reply) : outcome.status === 'failed' ? outcome.problem : undefined;
   }
 }
 
@@ -258,7 +328,14 @@ export class MemoryStore implements TaskStore {
   readonly #watchers = new Map<string, TaskListener | Set<TaskListener>>();
   // Who hears of every task (the dashboard's event streams).
   readonly #feed = new Set<StoreListener>();
-  readonly #indexes = new MemoryIndexes<MemoryTask>();
+  // The dashboard's indexes, built on first use (see `prepareList`): an app without a
+  // dashboard pays for none, per task or in the janitor. While they are being built, the
+  // shards below `#indexedShards` are in them, the others not yet.
+  #indexes: MemoryIndexes<MemoryTask> | undefined;
+  #indexedShards = 0;
+  #building: Promise<void> | undefined;
+  // Tasks per status, kept always: a counter each.
+  readonly #counts: TaskCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
   // The last minutes' activity: by minute, by route.
   readonly #activity = new Map<number, Map<string, RouteMinute>>();
   readonly #ttl: number;
@@ -295,7 +372,8 @@ export class MemoryStore implements TaskStore {
     const created = new MemoryTask(task, idempotency?.key);
     this.#tasks.set(task.id, created);
     if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
-    this.#indexes.add(created, created.ownWords);
+    this.#counts.queued++;
+    if (this.#indexed(created)) this.#indexes!.add(created, created.ownWords);
     this.#minute(created.route, Date.now()).submitted++;
     this.#tell(created);
     return created;
@@ -316,7 +394,8 @@ export class MemoryStore implements TaskStore {
     this.#tasks.delete(task.id);
     const { key } = task;
     if (key !== undefined && this.#keys.get(key)?.task === task) this.#keys.delete(key);
-    this.#indexes.remove(task, task.words);
+    this.#counts[task.status]--;
+    if (this.#indexed(task)) this.#indexes!.remove(task, task.words);
     if (this.#feed.size > 0) for (const listener of this.#feed) listener({ id: task.id, task: undefined });
   }
 
@@ -338,7 +417,7 @@ export class MemoryStore implements TaskStore {
     if (task === undefined || !(task.status === 'queued' || (takeOver && task.status === 'running'))) return false;
     const from = task.status;
     task.started(at);
-    this.#indexes.moved(task, from);
+    this.#moved(task, from);
     this.#notify(task);
     return true;
   }
@@ -348,7 +427,7 @@ export class MemoryStore implements TaskStore {
     if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return false;
     if (task.status === 'queued') {
       task.started(Date.now());
-      this.#indexes.moved(task, 'queued');
+      this.#moved(task, 'queued');
     }
     task.retrying(attempt, at);
     this.#notify(task);
@@ -358,8 +437,11 @@ export class MemoryStore implements TaskStore {
   async progress(id: string, fraction: number, message: string | undefined): Promise<void> {
     const task = this.#tasks.get(id);
     if (task === undefined || (task.status !== 'running' && task.status !== 'queued')) return;
-    const words = task.reported(fraction, message);
-    if (words.length > 0) this.#indexes.addWords(task, words);
+    task.reported(fraction, message);
+    if (message !== undefined && this.#indexed(task)) {
+      const words = task.newWords(message);
+      if (words.length > 0) this.#indexes!.addWords(task, words);
+    }
     this.#notify(task);
   }
 
@@ -369,7 +451,7 @@ export class MemoryStore implements TaskStore {
     const from = task.status;
     if (startedAt !== undefined && task.status === 'queued') task.started(startedAt);
     task.finished(outcome, at);
-    this.#indexes.moved(task, from);
+    this.#moved(task, from);
     recordEnd(this.#minute(task.route, Date.now()), task, task.status);
     if (this.#ttl !== Infinity) {
       this.#expiring.push(task);
@@ -400,11 +482,53 @@ export class MemoryStore implements TaskStore {
   }
 
   async list(query?: TaskQuery): Promise<TaskPage> {
-    return this.#indexes.list(checkQuery(query));
+    const checked = checkQuery(query);
+    await this.prepareList();
+    return this.#indexes!.list(checked);
   }
 
   async counts(): Promise<TaskCounts> {
-    return this.#indexes.counts();
+    return { ...this.#counts };
+  }
+
+  /**
+   * Builds the indexes that `list()` walks, from the tasks held now, and keeps them from then
+   * on; resolves once they are built. `tasks.dashboard()` calls it, and so does the first
+   * `list()`. The build runs in slices of at most about 10 ms (a shard of tasks at a time), so
+   * that a million tasks held never stall the event loop; tasks keep coming and going meanwhile.
+   */
+  prepareList(): Promise<void> {
+    if (this.#building !== undefined) return this.#building;
+    this.#indexes = new MemoryIndexes<MemoryTask>();
+    this.#building = new Promise<void>((resolve) => {
+      const slice = (): void => {
+        const end = Date.now() + INDEX_SLICE;
+        while (this.#indexedShards < SHARDS && Date.now() < end) {
+          // One shard at once: a task of it is in the indexes from now on.
+          for (const task of this.#tasks.shard(this.#indexedShards)) {
+            const words = task.ownWords;
+            const message = task.message;
+            this.#indexes!.add(task, message === undefined ? words : [...words, ...task.newWords(message)]);
+          }
+          this.#indexedShards++;
+        }
+        if (this.#indexedShards < SHARDS) setImmediate(slice);
+        else resolve();
+      };
+      slice();
+    });
+    return this.#building;
+  }
+
+  // Whether a task is in the indexes (they exist, and its shard was indexed).
+  #indexed(task: MemoryTask): boolean {
+    return this.#indexes !== undefined && (this.#indexedShards === SHARDS || shardOf(task.id) < this.#indexedShards);
+  }
+
+  #moved(task: MemoryTask, from: TaskStatus): void {
+    this.#counts[from]--;
+    this.#counts[task.status]++;
+    if (this.#indexed(task)) this.#indexes!.moved(task, from);
   }
 
   async activity(since: number): Promise<RouteMinute[]> {
@@ -426,6 +550,14 @@ export class MemoryStore implements TaskStore {
     let record = routes.get(name);
     if (record === undefined) routes.set(name, (record = newRouteMinute(minute, name)));
     return record;
+  }
+
+  /**
+   * How many places tasks hold in the indexes of `list()` (by status, route, owner, id and
+   * word): 0 until a dashboard or a `list()` asked for them (see `prepareList`).
+   */
+  indexPlaces(): number {
+    return this.#indexes?.places ?? 0;
   }
 
   /** Listeners watching the task `id`, or all tasks: a leak shows here. */

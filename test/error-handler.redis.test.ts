@@ -9,28 +9,32 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAsyncApi, TaskCanceledError, TaskTimeoutError, type AsyncApi } from 'express-async-api';
+import { createAsyncApi, type AsyncApi } from 'express-async-api';
 import { bullmqBackend, startWorker, type TaskWorker } from 'express-async-api/bullmq';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appErrors, eventsAnswer, eventsDone, getAnswer, ownErrors, plainAnswer, submitWaitAnswer, waitAnswer } from './error-answers.js';
-import { comparable, expressVersions } from './helpers.js';
+import {
+  appErrors,
+  answers,
+  appErrorsModule,
+  eventsDone,
+  failureCases,
+  ownErrors,
+  reads,
+  type FailureApp,
+} from './error-answers.js';
+import { expressVersions } from './helpers.js';
 import { listen } from './load.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
 const handlers = new URL('./fixtures/handlers/', import.meta.url);
-const fixtures = new URL('app-errors.mjs', handlers);
+const fixtures = appErrorsModule;
 const faults = new URL('faults.mjs', handlers);
 const scratch = mkdtempSync(join(tmpdir(), 'error-handler-'));
 let markers = 0;
-
-interface Fixtures {
-  notFoundError(): Error;
-  brokenError(): Error;
-}
 
 // The id a waiting handler wrote to its marker file, once it runs (the file may be seen
 // between its creation and its write: empty).
@@ -42,14 +46,10 @@ async function untilFile(path: string): Promise<string> {
   return id;
 }
 
-type Read = 'GET' | 'Prefer: wait' | 'submit with Prefer: wait' | 'event stream';
-const reads: Read[] = ['GET', 'Prefer: wait', 'submit with Prefer: wait', 'event stream'];
-
 const queue = uniqueName('errors');
 const throws: ErrorRequestHandler = (_err, _req, _res, _next) => {
   throw new Error('the error handler has a bug');
 };
-let made: Fixtures;
 let worker: TaskWorker;
 // What the worker process's onError heard of, by task: the errors the tasks failed with there.
 const reported = new Map<string, unknown>();
@@ -76,7 +76,6 @@ const webApi = () =>
   createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue, workerCheckInterval: 0 }), errorHandler: appErrors, onError: (error) => void heardInWeb.push(error) });
 
 beforeAll(async () => {
-  made = (await import(fixtures.href)) as Fixtures;
   worker = await startWorker({
     connection: redisUrl,
     queue,
@@ -113,85 +112,18 @@ describe.each(expressVersions)('%s', (_version, express) => {
     await tasks.close();
   });
 
-  // Submits, lets the task fail (`cancels`: a DELETE once it runs), and reads its answer as `read` says.
-  async function answerOf(path: string, read: Read, cancels = false) {
-    const marker = join(scratch, `marker-${++markers}`);
-    const cancel = async (id?: string) => {
-      if (!cancels) return;
-      const running = await untilFile(marker);
-      if (id !== undefined) expect(running).toBe(id);
-      await tasks.cancel(running);
-    };
-    if (read === 'submit with Prefer: wait') {
-      const answer = submitWaitAnswer(app, path, { marker });
-      await cancel();
-      return answer;
-    }
-    const submitted = await request(app).post(path).send({ marker });
-    expect(submitted.status).toBe(202);
-    const { id } = submitted.body as { id: string };
-    const location = submitted.headers.location!;
-    switch (read) {
-      case 'GET':
-        await cancel(id);
-        await tasks.wait(id);
-        return getAnswer(app, location);
-      case 'Prefer: wait': {
-        const answer = waitAnswer(app, location);
-        await cancel(id);
-        return answer;
-      }
-      default:
-        return eventsAnswer(server, location, cancels ? () => cancel(id) : undefined);
-    }
-  }
+  // The waiting handler writes its task's id to the file its body names.
+  const answerOf = answers(
+    () => ({ app, server, tasks }),
+    () => {
+      const marker = join(scratch, `marker-${++markers}`);
+      return { body: { marker }, running: () => untilFile(marker) };
+    },
+  );
 
+  const suite = (): FailureApp => ({ app, plain, answerOf, lastCrash: () => [...reported.values()].findLast((error) => (error as Error).name === 'WorkerCrashedError') });
   describe.each(reads)('read by %s', (read) => {
-    it('a thrown 404 answers as the app answers it from a plain route, its own properties and all', async () => {
-      plain.error = made.notFoundError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(404);
-      expect(expected.headers['x-hint']).toBe('try report 8');
-      expect(await answerOf('/not-found', read)).toEqual(expected);
-    });
-
-    it('a thrown 500 answers as from a plain route', async () => {
-      plain.error = made.brokenError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(500);
-      expect(await answerOf('/broken', read)).toEqual(expected);
-    });
-
-    it('a timeout answers as a plain route answers a TaskTimeoutError: 504', async () => {
-      plain.error = new TaskTimeoutError(150);
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(504);
-      expect(await answerOf('/times-out', read)).toEqual(expected);
-    });
-
-    it('a cancel answers as a plain route answers a TaskCanceledError: 409', async () => {
-      plain.error = new TaskCanceledError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(409);
-      expect(await answerOf('/waits', read, true)).toEqual(expected);
-    });
-
-    it("a crashed worker thread answers as a plain route answers the worker's WorkerCrashedError", async () => {
-      const answer = await answerOf('/crashes', read);
-      const crash = [...reported.values()].findLast((error) => (error as Error).name === 'WorkerCrashedError');
-      expect(crash).toBeDefined();
-      plain.error = crash;
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(500);
-      expect(expected.headers['x-error-code']).toBe('ERR_WORKER_CRASHED');
-      expect(answer).toEqual(expected);
-    });
-
-    it("a route's own handler answers its failures", async () => {
-      plain.error = made.notFoundError();
-      const expected = comparable(await plainAnswer(app, '/plain-own'));
-      expect(await answerOf('/own', read)).toEqual(expected);
-    });
+    failureCases(read, suite, { notFound: ['/not-found'], broken: ['/broken'], timeout: 150 });
 
     it('an error handler that throws: the problem document answers, as with none', async () => {
       const problem = { type: 'about:blank', title: 'Not Found', status: 404, detail: 'There is no report 7.' };

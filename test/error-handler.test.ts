@@ -8,41 +8,37 @@ import {
   createAsyncApi,
   memoryBackend,
   MemoryStore,
-  TaskCanceledError,
-  TaskTimeoutError,
-  WorkerCrashedError,
   InvalidOptionError,
   type AsyncApi,
 } from 'express-async-api';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appErrors, eventsAnswer, getAnswer, ownErrors, plainAnswer, submitWaitAnswer, waitAnswer } from './error-answers.js';
+import {
+  appErrors,
+  appErrorsModule,
+  brokenError,
+  answers,
+  failureCases,
+  notFoundError,
+  ownErrors,
+  reads,
+  type FailureApp,
+} from './error-answers.js';
 import { comparable, deferred, expressVersions, type Deferred } from './helpers.js';
 import { listen } from './load.js';
 
-const fixtures = new URL('./fixtures/handlers/app-errors.mjs', import.meta.url);
 const faults = new URL('./fixtures/handlers/faults.mjs', import.meta.url);
 
-interface Fixtures {
-  notFoundError(): Error;
-  brokenError(): Error;
-}
-
-type Read = 'GET' | 'Prefer: wait' | 'submit with Prefer: wait' | 'event stream';
-const reads: Read[] = ['GET', 'Prefer: wait', 'submit with Prefer: wait', 'event stream'];
-
 describe.each(expressVersions)('%s', (_version, express) => {
-  let made: Fixtures;
   let tasks: AsyncApi;
-  let store: MemoryStore;
   let app: Express;
   let server: Server;
   let close: () => Promise<void>;
-  // The errors onError heard of, by task; what the plain routes pass to next().
-  const reported = new Map<string, unknown>();
+  // The errors onError heard of; what the plain routes pass to next().
+  const reported: unknown[] = [];
   const plain: { error: unknown } = { error: undefined };
-  // The task of the waiting route, once it runs.
+  // The task of the waiting routes, once it runs.
   let started: Deferred<string>;
   const waitsForAbort = async (req: { task: { id: string; signal: AbortSignal } }) => {
     started.resolve(req.task.id);
@@ -52,19 +48,17 @@ describe.each(expressVersions)('%s', (_version, express) => {
   };
 
   beforeAll(async () => {
-    made = (await import(fixtures.href)) as Fixtures;
-    store = new MemoryStore();
-    tasks = createAsyncApi({ backend: memoryBackend({ store }), errorHandler: appErrors, onError: (error, id) => void reported.set(id!, error), threads: { max: 2 } });
+    tasks = createAsyncApi({ errorHandler: appErrors, onError: (error) => void reported.push(error), threads: { max: 2 } });
     app = express();
     app.use(express.json());
-    app.post('/not-found', tasks.asyncApi(() => Promise.reject(made.notFoundError())));
-    app.post('/broken', tasks.asyncApi((_req, _res, next) => next(made.brokenError())));
-    app.post('/worker/not-found', tasks.asyncApi.worker(fixtures, { export: 'notFound' }));
-    app.post('/worker/broken', tasks.asyncApi.worker(fixtures, { export: 'broken' }));
+    app.post('/not-found', tasks.asyncApi(() => Promise.reject(notFoundError())));
+    app.post('/broken', tasks.asyncApi((_req, _res, next) => next(brokenError())));
+    app.post('/worker/not-found', tasks.asyncApi.worker(appErrorsModule, { export: 'notFound' }));
+    app.post('/worker/broken', tasks.asyncApi.worker(appErrorsModule, { export: 'broken' }));
     app.post('/times-out', tasks.asyncApi(waitsForAbort, { timeout: 50 }));
     app.post('/waits', tasks.asyncApi(waitsForAbort));
     app.post('/crashes', tasks.asyncApi.worker(faults, { export: 'exits' }));
-    app.post('/own', tasks.asyncApi(() => Promise.reject(made.notFoundError()), { errorHandler: ownErrors }));
+    app.post('/own', tasks.asyncApi(() => Promise.reject(notFoundError()), { errorHandler: ownErrors }));
     const passOn: RequestHandler = (_req, _res, next) => next(plain.error);
     app.post('/plain', passOn);
     app.get('/plain', passOn);
@@ -79,37 +73,13 @@ describe.each(expressVersions)('%s', (_version, express) => {
     await tasks.close({ timeout: 1_000 });
   });
 
-  // Submits, lets the task fail (`end` cancels it), and reads its answer as `read` says.
-  async function answerOf(path: string, read: Read, end?: (id: string) => Promise<unknown>) {
-    started = deferred<string>();
-    if (read === 'submit with Prefer: wait') {
-      const answer = submitWaitAnswer(app, path);
-      if (end !== undefined) await end(await started.promise);
-      return answer;
-    }
-    const submitted = await request(app).post(path).send({});
-    expect(submitted.status).toBe(202);
-    const { id } = submitted.body as { id: string };
-    const location = submitted.headers.location!;
-    switch (read) {
-      case 'GET':
-        if (end !== undefined) await end(id);
-        await tasks.wait(id);
-        return getAnswer(app, location);
-      case 'Prefer: wait': {
-        const answer = waitAnswer(app, location);
-        if (end !== undefined) await end(id);
-        return answer;
-      }
-      default:
-        return eventsAnswer(server, location, end === undefined ? undefined : async () => void (await end(id)));
-    }
-  }
-
-  const cancel = async (id: string) => {
-    await started.promise;
-    await tasks.cancel(id);
-  };
+  const answerOf = answers(
+    () => ({ app, server, tasks }),
+    () => {
+      started = deferred<string>();
+      return { body: {}, running: () => started.promise };
+    },
+  );
 
   it('a HEAD of the monitor gets the head that a plain route answers a HEAD with', async () => {
     // (A HEAD has no body to read.)
@@ -117,7 +87,7 @@ describe.each(expressVersions)('%s', (_version, express) => {
       const { status, headers } = await request(app).head(path);
       return comparable({ status, headers: headers as Record<string, string>, body: Buffer.alloc(0) });
     };
-    plain.error = made.notFoundError();
+    plain.error = notFoundError();
     const expected = await head('/plain');
     expect(expected.status).toBe(404);
     expect(expected.headers['content-length']).not.toBe('0');
@@ -126,60 +96,10 @@ describe.each(expressVersions)('%s', (_version, express) => {
     expect(await head(submitted.headers.location!)).toEqual(expected);
   });
 
+  const suite = (): FailureApp => ({ app, plain, answerOf, lastCrash: () => reported.findLast((error) => (error as Error).name === 'WorkerCrashedError') });
   describe.each(reads)('read by %s', (read) => {
-    it('a thrown 404 answers as the app answers it from a plain route: inline, and from a thread', async () => {
-      plain.error = made.notFoundError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(404);
-      expect(JSON.parse(Buffer.from(expected.body, 'hex').toString())).toEqual({
-        error: { code: 'not_found', message: 'There is no report 7.', details: { report: 7, tried: ['a', 'b'] } },
-      });
-      expect(expected.headers['x-hint']).toBe('try report 8');
-      expect(await answerOf('/not-found', read)).toEqual(expected);
-      expect(await answerOf('/worker/not-found', read)).toEqual(expected);
-    });
-
-    it('a thrown 500 answers as from a plain route, its message kept from clients by the app', async () => {
-      plain.error = made.brokenError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(500);
-      expect(Buffer.from(expected.body, 'hex').toString()).toContain('Something went wrong.');
-      expect(await answerOf('/broken', read)).toEqual(expected);
-      expect(await answerOf('/worker/broken', read)).toEqual(expected);
-    });
-
-    it('a timeout answers as a plain route answers a TaskTimeoutError: 504', async () => {
-      plain.error = new TaskTimeoutError(50);
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(504);
-      expect(expected.headers['x-error-code']).toBe('ERR_TASK_TIMEOUT');
-      expect(await answerOf('/times-out', read)).toEqual(expected);
-    });
-
-    it('a cancel answers as a plain route answers a TaskCanceledError: 409', async () => {
-      plain.error = new TaskCanceledError();
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(409);
-      expect(await answerOf('/waits', read, cancel)).toEqual(expected);
-    });
-
-    it('a crashed worker thread answers as a plain route answers its WorkerCrashedError', async () => {
-      const answer = await answerOf('/crashes', read);
-      const crash = [...reported.values()].findLast((error) => error instanceof Error && error.name === 'WorkerCrashedError') as WorkerCrashedError;
-      expect(crash).toBeDefined();
-      plain.error = crash;
-      const expected = comparable(await plainAnswer(app, '/plain'));
-      expect(expected.status).toBe(500);
-      expect(expected.headers['x-error-code']).toBe('ERR_WORKER_CRASHED');
-      expect(answer).toEqual(expected);
-    });
-
-    it("a route's own errorHandler answers its failures, not the global one", async () => {
-      plain.error = made.notFoundError();
-      const expected = comparable(await plainAnswer(app, '/plain-own'));
-      expect(Buffer.from(expected.body, 'hex').toString()).toBe('own: not_found');
-      expect(await answerOf('/own', read)).toEqual(expected);
-    });
+    // Inline, and on a thread.
+    failureCases(read, suite, { notFound: ['/not-found', '/worker/not-found'], broken: ['/broken', '/worker/broken'], timeout: 50 });
   });
 });
 
@@ -196,7 +116,6 @@ describe('an error handler that fails', () => {
   const passesOn: ErrorRequestHandler = (err, _req, _res, next) => next(err);
 
   beforeAll(async () => {
-    const { notFoundError } = (await import(fixtures.href)) as Fixtures;
     tasks = createAsyncApi({ errorHandler: throws, onError: (error) => void reported.push(error) });
     without = createAsyncApi({ onError: () => {} });
     const { default: express } = await import('express');
@@ -386,10 +305,8 @@ describe('any web process answers: two APIs over one store, one that never serve
   let appA: Express;
   let appB: Express;
   let store: MemoryStore;
-  let notFoundError: () => Error;
 
   beforeAll(async () => {
-    ({ notFoundError } = (await import(fixtures.href)) as Fixtures);
     const { default: express } = await import('express');
     store = new MemoryStore();
     const make = () => {

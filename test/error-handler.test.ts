@@ -4,6 +4,7 @@
 // Prefer: wait, the submit's own Prefer: wait, or the event stream's done event. On Express 4
 // and 5, for inline handlers and handler modules on threads.
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   createAsyncApi,
   memoryBackend,
@@ -25,7 +26,7 @@ import {
   reads,
   type FailureApp,
 } from './error-answers.js';
-import { comparable, deferred, expressVersions, type Deferred } from './helpers.js';
+import { comparable, deferred, exchange, expressVersions, wireComparable, type Deferred } from './helpers.js';
 import { listen } from './load.js';
 
 const faults = new URL('./fixtures/handlers/faults.mjs', import.meta.url);
@@ -94,6 +95,17 @@ describe.each(expressVersions)('%s', (_version, express) => {
     const submitted = await request(app).post('/not-found');
     await tasks.wait(submitted.body.id);
     expect(await head(submitted.headers.location!)).toEqual(expected);
+  });
+
+  it('puts the bytes of a plain route on the wire: status line, header order and case, framing, body', async () => {
+    const { port } = server.address() as AddressInfo;
+    plain.error = notFoundError();
+    const expected = wireComparable(await exchange(port, 'POST', '/plain'));
+    expect(expected).toMatch(/^HTTP\/1\.1 404 Not Found\r\nX-Powered-By: Express\r\nX-Hint: try report 8\r\nX-Error-Code: not_found\r\n/);
+    const submitted = await request(app).post('/not-found');
+    await tasks.wait(submitted.body.id);
+    expect(wireComparable(await exchange(port, 'GET', submitted.headers.location!))).toBe(expected);
+    expect(wireComparable(await exchange(port, 'HEAD', submitted.headers.location!))).toBe(wireComparable(await exchange(port, 'HEAD', '/plain')));
   });
 
   const suite = (): FailureApp => ({ app, plain, answerOf, lastCrash: () => reported.findLast((error) => (error as Error).name === 'WorkerCrashedError') });

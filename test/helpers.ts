@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 import express5 from 'express';
@@ -102,6 +103,34 @@ export function comparable(answer: Answer) {
     } else headers[name] = value;
   }
   return { status: answer.status, headers, body: answer.body.toString('hex') };
+}
+
+/**
+ * All the bytes of one answer: a request of its own on a connection of its own, read until the
+ * server closes it. A POST sends an empty body.
+ */
+export function exchange(port: number, method: string, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+    const length = method === 'POST' ? 'Content-Length: 0\r\n' : '';
+    socket.end(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${length}Connection: close\r\n\r\n`);
+  });
+}
+
+/**
+ * The bytes of an answer as text to compare, less its Date line: Latin-1, one character a
+ * byte, whatever their encoding. The Date line is searched for in the head only; a body is
+ * compared whole.
+ */
+export function wireComparable(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  if (end === -1) throw new Error(`not an HTTP answer: ${JSON.stringify(text)}`);
+  return text.slice(0, end).replace(/\r\nDate: [^\r\n]*/, '') + text.slice(end);
 }
 
 export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -12,7 +12,6 @@ import {
   resolveWorkerRouteOptions,
   type AsyncApiOptions,
   type CloseOptions,
-  type ErrorMiddleware,
   type RouteConfiguration,
   type RouteOptions,
   type WorkerRouteOptions,
@@ -295,8 +294,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       const definition = defineTask(definitionContext, name, run, defineOptions);
       definitions.add(name);
       // Its tasks' route is its name, known from now on.
-      const own = (defineOptions as { errorHandler?: unknown } | undefined)?.errorHandler;
-      if (typeof own === 'function') errors.learn(name, own as ErrorMiddleware);
+      if (defineOptions?.errorHandler !== undefined) errors.learn(name, defineOptions.errorHandler);
       return definition;
     },
     async get(id, getOptions) {

@@ -5,6 +5,7 @@ export type { AppSettings, RequestSnapshot, ResponseSnapshot } from './core/back
 export type {
   AsyncApiOptions,
   CloseOptions,
+  ErrorMiddleware,
   ResourceLimits,
   RouteOptions,
   ThreadOptions,
@@ -21,6 +22,8 @@ export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } fro
 export type { HandlerModuleJob, CallModuleJob } from './core/backend.js';
 export type { NewTask, StoreListener, TaskListener, TaskStore } from './core/store.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
+export type { ErrorRecord } from './core/error-record.js';
+export type { FailedTask } from './express/error-handler.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
 export { memoryBackend, type MemoryBackendOptions } from './backends/memory-backend.js';
 export type { Backend, BackendFactory, InlineJob, ModuleJob } from './core/backend.js';

@@ -32,8 +32,17 @@ describe('the browser demo (examples/browser), in Chromium', () => {
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${base}/`);
 
-    await page.getByRole('button', { name: '2-second report' }).click();
-    const report = page.locator('#tasks tr').first();
+    // Each task's row is added at the top once its submit is answered: a locator of the first
+    // row is only that task's once the row is there.
+    const rows = page.locator('#tasks tr');
+    const start = async (name: string) => {
+      const before = await rows.count();
+      await page.getByRole('button', { name }).click();
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(before + 1);
+      return rows.first();
+    };
+
+    const report = await start('2-second report');
     // Live progress: a status document with a progress arrives while it runs.
     await expect.poll(() => report.locator('.status').textContent(), { timeout: 10_000 }).toBe('running');
     await expect.poll(async () => Number(await report.locator('progress').getAttribute('value')), { timeout: 10_000 }).toBeGreaterThan(0);
@@ -43,14 +52,12 @@ describe('the browser demo (examples/browser), in Chromium', () => {
     expect(await report.locator('.status').textContent()).toBe('succeeded');
     expect(await report.locator('.result pre').textContent()).toMatch(/^201 \{\n "report": "[0-9a-f-]{36}",\n "rows": 200,\n "title": "from the browser"\n\}$/);
 
-    await page.getByRole('button', { name: 'A task that fails' }).click();
-    const failing = page.locator('#tasks tr').first();
+    const failing = await start('A task that fails');
     await failing.locator('.result pre').waitFor({ timeout: 10_000 });
     expect(await failing.locator('.status').textContent()).toBe('failed');
     expect(await failing.locator('.result pre').textContent()).toMatch(/^422 /);
 
-    await page.getByRole('button', { name: '10-second report' }).click();
-    const long = page.locator('#tasks tr').first();
+    const long = await start('10-second report');
     await expect.poll(() => long.locator('.status').textContent(), { timeout: 10_000 }).toBe('running');
     await long.getByRole('button', { name: 'Cancel' }).click();
     await long.locator('.result pre').waitFor({ timeout: 10_000 });

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 import express5 from 'express';
@@ -65,6 +66,71 @@ export async function untilStatus(agent: Agent, location: string | undefined, st
     await new Promise((resolve) => setImmediate(resolve));
   }
   throw new Error(`${location} never reached status ${status}`);
+}
+
+/** An HTTP answer with its body as bytes. */
+export type Answer = { status: number; headers: Record<string, string | string[]>; body: Buffer };
+
+/** Sends a supertest request and resolves with its answer, the body as it came, in bytes. */
+export function binary(test: Test): Promise<Answer> {
+  return test
+    .buffer(true)
+    .parse((res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => done(null, Buffer.concat(chunks)));
+    })
+    .then((res) => ({ status: res.status, headers: res.headers as Answer['headers'], body: res.body as Buffer }));
+}
+
+/**
+ * An answer less what belongs to one transfer (`Date`, `Connection`, `Keep-Alive`), and what a
+ * wrapped answer adds about itself (`Preference-Applied`, `Vary: Prefer`): what a wrapped
+ * route's answer must share with the plain route's, byte for byte.
+ */
+export function comparable(answer: Answer) {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (['date', 'connection', 'keep-alive', 'preference-applied'].includes(name)) continue;
+    if (name === 'set-cookie') {
+      // An expiry date depends on the moment the cookie was made.
+      headers[name] = [value].flat().map((cookie) => cookie.replace(/Expires=[^;]+/, 'Expires=…'));
+    } else if (name === 'vary') {
+      const kept = String(value)
+        .split(/\s*,\s*/)
+        .filter((token) => token !== 'Prefer');
+      if (kept.length > 0) headers[name] = kept.join(', ');
+    } else headers[name] = value;
+  }
+  return { status: answer.status, headers, body: answer.body.toString('hex') };
+}
+
+/**
+ * All the bytes of one answer: a request of its own on a connection of its own, read until the
+ * server closes it. A POST sends an empty body.
+ */
+export function exchange(port: number, method: string, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+    const length = method === 'POST' ? 'Content-Length: 0\r\n' : '';
+    socket.end(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${length}Connection: close\r\n\r\n`);
+  });
+}
+
+/**
+ * The bytes of an answer as text to compare, less its Date line: Latin-1, one character a
+ * byte, whatever their encoding. The Date line is searched for in the head only; a body is
+ * compared whole.
+ */
+export function wireComparable(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  if (end === -1) throw new Error(`not an HTTP answer: ${JSON.stringify(text)}`);
+  return text.slice(0, end).replace(/\r\nDate: [^\r\n]*/, '') + text.slice(end);
 }
 
 export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -1,9 +1,9 @@
 import { request as httpRequest, type Server } from 'node:http';
-import { createAsyncApi, MemoryStore, memoryBackend, problemTypes, type AsyncApi, type TaskRequest } from 'express-async-api';
+import { createAsyncApi, MemoryStore, memoryBackend, problemTypes, type AsyncApi, type Task, type TaskRequest } from 'express-async-api';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { deferred, expressVersions, makeApp, openEvents, untilStatus } from './helpers.js';
+import { deferred, expressVersions, makeApp, openEvents, untilStatus, type Deferred } from './helpers.js';
 
 /** Waits, yielding to the event loop, until `condition` holds; bounded. */
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -241,6 +241,43 @@ describe.each(expressVersions)('%s: live status', (_name, express) => {
       const binary = openEvents(listening, bytes.headers.location!);
       await binary.ended;
       expect(JSON.parse(binary.events[0]!.data).reply).toMatchObject({ status: 200, body: 'AP8=', bodyEncoding: 'base64' });
+    });
+
+    it('keeps an end heard while the task is read: a read that answers late, with the task as it was (as Redis may), loses nothing', async () => {
+      // A store whose reads answer when the test says, with the task as it was when asked: a
+      // change may be heard first, as with Redis, where changes come on another connection.
+      class LateReads extends MemoryStore {
+        held: Deferred<void> | undefined;
+        readonly reading = deferred();
+        override async get(id: string) {
+          const now = await super.get(id);
+          const then = now === undefined ? undefined : (JSON.parse(JSON.stringify(now)) as Task);
+          const held = this.held;
+          if (held !== undefined) {
+            this.reading.resolve();
+            await held.promise;
+          }
+          return then;
+        }
+      }
+      const late = new LateReads();
+      const end = deferred();
+      const app = setup((app, tasks) => app.post('/ends', tasks.asyncApi(async () => (await end.promise, { ok: true }))), { backend: memoryBackend({ store: late }) });
+      const listening = await listen(app);
+      const submitted = await request(app).post('/ends');
+      const held = (late.held = deferred());
+      const stream = openEvents(listening, submitted.headers.location!);
+      await late.reading.promise;
+      late.held = undefined;
+      const ended = new Promise<void>((resolve) => late.watch(submitted.body.id, (task) => task.status === 'succeeded' && resolve()));
+      end.resolve();
+      await ended;
+      // The stream heard of the end; now its read answers: the task as it was before.
+      held.resolve();
+      const { response } = await stream.ended;
+      expect(response.headers['content-type']).toBe('text/event-stream');
+      expect(stream.events.map((e) => e.event)).toEqual(['done']);
+      expect(JSON.parse(stream.events[0]!.data)).toMatchObject({ status: 'succeeded', reply: { status: 200, body: '{"ok":true}' } });
     });
 
     it('sends heartbeat comments while the task is quiet', async () => {

@@ -13,7 +13,7 @@ import { createAsyncApi, type AsyncApi, type AsyncHandler } from 'express-async-
 import type { Express, RequestHandler } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expressVersions } from './helpers.js';
+import { binary, comparable, expressVersions } from './helpers.js';
 
 // Express 4 warns of its deprecated signatures, which some cases use on purpose.
 process.env.NO_DEPRECATION = 'express';
@@ -185,37 +185,6 @@ const conditionalCases: Case[] = [
   { handler: 'sendFile' },
   { handler: 'download' },
 ];
-
-type Answer = { status: number; headers: Record<string, string | string[]>; body: Buffer };
-
-function binary(test: request.Test): Promise<Answer> {
-  return test
-    .buffer(true)
-    .parse((res, done) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => done(null, Buffer.concat(chunks)));
-    })
-    .then((res) => ({ status: res.status, headers: res.headers as Answer['headers'], body: res.body as Buffer }));
-}
-
-// The answer less what belongs to one transfer, and what a wrapped answer adds about itself.
-function comparable(answer: Answer) {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (['date', 'connection', 'keep-alive', 'preference-applied'].includes(name)) continue;
-    if (name === 'set-cookie') {
-      // An expiry date depends on the moment the cookie was made.
-      headers[name] = [value].flat().map((cookie) => cookie.replace(/Expires=[^;]+/, 'Expires=…'));
-    } else if (name === 'vary') {
-      const kept = String(value)
-        .split(/\s*,\s*/)
-        .filter((token) => token !== 'Prefer');
-      if (kept.length > 0) headers[name] = kept.join(', ');
-    } else headers[name] = value;
-  }
-  return { status: answer.status, headers, body: answer.body.toString('hex') };
-}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/responses/', import.meta.url));

@@ -7,10 +7,11 @@
 // changes how ServerResponse frames a response shows: the capture imitates Node, and the
 // replay writes through it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createAsyncApi, type AsyncApi, type AsyncHandler } from 'express-async-api';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exchange, wireComparable as comparable } from './helpers.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 type Method = 'GET' | 'HEAD';
@@ -123,33 +124,12 @@ const cases: Case[] = [
 
 const module = new URL('./fixtures/wire/cases.mjs', import.meta.url);
 
-/** All the bytes of one answer: a request of its own on a connection of its own, read until the server closes it. */
-function exchange(port: number, method: Method, path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
-    socket.end(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
-  });
-}
-
 const statusOf = (bytes: Buffer): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(bytes.toString('latin1'))?.[1]);
 
 function headerOf(bytes: Buffer, name: string): string | undefined {
   const text = bytes.toString('latin1');
   const head = text.slice(0, text.indexOf('\r\n\r\n'));
   return new RegExp(`\r\n${name}: ([^\r\n]*)`, 'i').exec(head)?.[1];
-}
-
-// Latin-1, one character a byte: the comparison is of bytes, whatever their encoding.
-// The Date line is searched for in the head only; a body is compared whole.
-function comparable(bytes: Buffer): string {
-  const text = bytes.toString('latin1');
-  const end = text.indexOf('\r\n\r\n');
-  if (end === -1) throw new Error(`not an HTTP answer: ${JSON.stringify(text)}`);
-  return text.slice(0, end).replace(/\r\nDate: [^\r\n]*/, '') + text.slice(end);
 }
 
 describe('a replay puts the same bytes on the wire as Node', () => {

@@ -68,6 +68,31 @@ export function storeContract(name: string, make: (options: { maxTasks: number }
       expect((await store.get(id))?.problem).toEqual(problem);
     });
 
+    it("keeps a failure's error record with its problem as it was given: through get, a watch, a list and take", async () => {
+      // What JSON encoders may change on the way: empty objects and arrays, large integers, escapes.
+      const error = {
+        name: 'PaymentError',
+        message: 'é "quoted"\n\u2028',
+        status: 402,
+        code: 'card_declined',
+        expose: true,
+        properties: { empty: {}, none: [], large: 12_345_678_901_234, fraction: 0.1, nested: { list: [1, 'two', null, true, { deep: [[]] }] } },
+        handler: 2,
+      };
+      const failing = { ...problem, error };
+      const { id } = await create();
+      let heard: Task | undefined;
+      const stop = store.watch(id, (task) => (heard = task));
+      await store.start(id, 1);
+      await store.finish(id, { status: 'failed', problem: failing }, 2);
+      expect((await store.get(id))?.problem).toEqual(failing);
+      await waitUntil(() => heard?.status === 'failed');
+      stop();
+      expect(heard?.problem).toEqual(failing);
+      expect((await store.list()).tasks.find((task) => task.id === id)?.problem).toEqual(failing);
+      expect((await store.take(id))?.problem).toEqual(failing);
+    });
+
     it('finishes a task once: later outcomes, starts and progress change nothing', async () => {
       const { id } = await create();
       expect(await store.finish(id, { status: 'canceled' }, 5)).toMatchObject({ status: 'canceled' });

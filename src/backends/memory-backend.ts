@@ -44,8 +44,8 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       runInline(id, job, route, trace) {
         const { retries } = route;
         const attempt = (n: number): void => {
-          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }, trace).then((retryIn) => {
-            if (retryIn !== undefined) runner.later(id, retryIn, () => attempt(n + 1));
+          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }, trace, route.errorKey).then((retryIn) => {
+            if (retryIn !== undefined) runner.later(id, retryIn, () => attempt(n + 1), route.errorKey);
           });
         };
         attempt(1);
@@ -58,7 +58,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
         return { threads: { threads: pool.threads, utilization: pool.utilization, queued: pool.queue + modules.waiting } };
       },
       runModule(id, job, route, trace) {
-        modules.push(id, job, route.timeout, route.retries, 1, trace);
+        modules.push(id, job, route.timeout, route.retries, 1, trace, route.errorKey);
       },
       census() {
         const size = (held as { size?: unknown }).size;

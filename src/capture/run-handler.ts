@@ -98,8 +98,11 @@ function answerWithValue(res: ValueResponse, value: unknown): void {
  * - A synchronous handler that returns nothing and has not ended the response is
  *   waiting for a callback, as in Express; it must end the response (or time out).
  * - `next()` with no error, `'route'` or `'router'`: fails with 404, as Express would.
+ *
+ * Without `answersValue` (an error middleware, which Express never answers for), a value the
+ * handler returns or resolves with is ignored: it must end the response.
  */
-export function runHandler(handler: AnyHandler, req: object, capture: Capture<object>): Promise<Reply> {
+export function runHandler(handler: AnyHandler, req: object, capture: Capture<object>, answersValue = true): Promise<Reply> {
   const { res } = capture;
   // Every way the handler fails ends the capture with its reason: the reply rejects with it.
   const fail = (error: unknown): void => capture.abort(error ?? new Error('The handler failed without a reason.'));
@@ -116,8 +119,8 @@ export function runHandler(handler: AnyHandler, req: object, capture: Capture<ob
   request.next = next;
   try {
     const returned = handler(req as never, res as never, next);
-    if (isThenable(returned)) returned.then(settleWith, fail);
-    else if (returned !== undefined) settleWith(returned);
+    if (isThenable(returned)) returned.then(answersValue ? settleWith : undefined, fail);
+    else if (returned !== undefined && answersValue) settleWith(returned);
   } catch (error) {
     fail(error);
   }

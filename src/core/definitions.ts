@@ -19,8 +19,11 @@ export function jsonSize(value: unknown): number {
   }
 }
 
-/** Options of `tasks.define()`: those of a route (`timeout`, `readOnce`, `retries`), and `export` for a module. */
-export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce' | 'retries'> {
+/**
+ * Options of `tasks.define()`: those of a route (`timeout`, `readOnce`, `retries`, and
+ * `errorHandler` for its monitor's answers), and `export` for a module.
+ */
+export interface DefineOptions extends Pick<RouteOptions, 'timeout' | 'readOnce' | 'retries' | 'errorHandler'> {
   /** For a module: the export to call, `(input, task)`. Default `'default'`. */
   export?: string;
 }
@@ -60,6 +63,8 @@ export interface DefinitionContext {
   readonly maxRerunBytes: number;
   /** Checks a module and its export as `asyncApi.worker()` does; its `file:` URL. */
   readonly checkModule: (module: URL | string, exportName: string) => string;
+  /** The route as its failures are answered: with the `errorKey` of its error handler, if one applies (see `RouteConfiguration`). */
+  readonly answeredRoute: <R extends WorkerRouteConfiguration>(route: R, name: string) => R;
 }
 
 /** Resolves with the task once finished, waiting as long as it takes (or until `signal`). */
@@ -78,9 +83,9 @@ export function defineTask<Input, Output>(
   options: DefineOptions | undefined,
 ): TaskDefinition<Input, Awaited<Output>> {
   const { registry, backend, statusPath, maxReplyBytes } = context;
-  const { export: exportName, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'retries', 'export'], 'define() options') as DefineOptions & Record<string, unknown>;
+  const { export: exportName, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'retries', 'errorHandler', 'export'], 'define() options') as DefineOptions & Record<string, unknown>;
   if (exportName !== undefined && typeof run === 'function') throw new InvalidOptionError('define() options.export is for a module, not a function');
-  const route: WorkerRouteConfiguration = resolveWorkerRouteOptions(exportName === undefined ? rest : { ...rest, export: exportName });
+  const route: WorkerRouteConfiguration = context.answeredRoute(resolveWorkerRouteOptions(exportName === undefined ? rest : { ...rest, export: exportName }), name);
   if (route.retries?.retryOn !== undefined && typeof run !== 'function' && backend.jobData === 'json') {
     throw new InvalidOptionError('define() options.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies');
   }

@@ -238,6 +238,8 @@ export interface ErrorShape {
   code?: string;
   expose?: boolean;
   title?: string;
+  /** Its other own properties that are plain JSON, when an error handler will read them (see `ownProperties`). */
+  properties?: Record<string, unknown>;
 }
 
 /** The parts of an error that its problem document is made of, as plain data. */
@@ -253,10 +255,11 @@ export function toErrorShape(error: unknown): ErrorShape {
   return shape;
 }
 
-/** An Error from its shape; it answers with the same problem document as the original. */
+/** An Error from its shape; it answers with the same problem document as the original, and has its properties. */
 export function fromErrorShape(shape: ErrorShape): Error {
   const error = new Error(shape.message);
-  const { message: _message, ...rest } = shape;
+  const { message: _message, properties, ...rest } = shape;
+  if (properties !== undefined) Object.assign(error, properties);
   return Object.assign(error, rest);
 }
 

@@ -1,5 +1,5 @@
 import Denque from 'denque';
-import { problemFromError, type Problem } from './problem.js';
+import { problemFromError } from './problem.js';
 import type { TaskTrace } from './observer.js';
 import type { RetryConfiguration } from './options.js';
 import type { Executor, TaskRunner } from './runner.js';
@@ -14,6 +14,8 @@ interface Waiting<J> {
   readonly attempt: number;
   /** What its submit captured of its trace, when traced. */
   readonly trace: TaskTrace | undefined;
+  /** Its route's `errorKey`: its failure keeps the error's record. */
+  readonly errorKey: number | undefined;
 }
 
 /**
@@ -30,7 +32,8 @@ export class JobQueue<J> {
   readonly #store: TaskStore;
   #running = 0;
   #closed = false;
-  #abandoned: Problem | undefined = undefined;
+  // Why tasks end that come after abandon().
+  #abandoned: { reason: unknown } | undefined = undefined;
   #idle: (() => void)[] = [];
 
   /** Jobs waiting here for a slot. */
@@ -50,12 +53,12 @@ export class JobQueue<J> {
    * After `abandon()` (a submit that began before the shutdown), the task ends at once with
    * the reason the others ended with.
    */
-  push(id: string, job: J, timeout: number | undefined, retries?: RetryConfiguration, attempt = 1, trace?: TaskTrace): void {
+  push(id: string, job: J, timeout: number | undefined, retries?: RetryConfiguration, attempt = 1, trace?: TaskTrace, errorKey?: number): void {
     if (this.#abandoned !== undefined) {
-      void this.#store.finish(id, { status: 'failed', problem: this.#abandoned }, Date.now()).catch(() => {});
+      void this.#fail(id, this.#abandoned.reason, errorKey);
       return;
     }
-    this.#waiting.push({ id, job, timeout, retries, attempt, trace });
+    this.#waiting.push({ id, job, timeout, retries, attempt, trace, errorKey });
     this.#pump();
   }
 
@@ -68,12 +71,15 @@ export class JobQueue<J> {
   /** Takes nothing more from the queue, and ends each task still waiting with `reason`. */
   async abandon(reason: unknown): Promise<void> {
     this.#closed = true;
-    const problem = problemFromError(reason);
-    this.#abandoned = problem;
+    this.#abandoned = { reason };
     const left = this.#waiting.toArray();
     this.#waiting.clear();
-    await Promise.all(left.map(({ id }) => this.#store.finish(id, { status: 'failed', problem }, Date.now()).catch(() => {})));
+    await Promise.all(left.map(({ id, errorKey }) => this.#fail(id, reason, errorKey)));
     this.#settle();
+  }
+
+  #fail(id: string, reason: unknown, errorKey: number | undefined): Promise<unknown> {
+    return this.#store.finish(id, { status: 'failed', problem: problemFromError(reason, errorKey) }, Date.now()).catch(() => {});
   }
 
   #pump(): void {
@@ -86,7 +92,7 @@ export class JobQueue<J> {
     this.#settle();
   }
 
-  async #run({ id, job, timeout, retries, attempt, trace }: Waiting<J>): Promise<void> {
+  async #run({ id, job, timeout, retries, attempt, trace, errorKey }: Waiting<J>): Promise<void> {
     try {
       // Canceled (or gone) while it waited: the store says so, and the job never reaches a
       // thread. A store that cannot be read now leaves it to the runner, which reports that.
@@ -96,9 +102,9 @@ export class JobQueue<J> {
       );
       if (task === null || (task !== undefined && task.status !== (attempt === 1 ? 'queued' : 'running'))) return;
       const plan = retries === undefined ? undefined : { attempt, policy: retries };
-      const retryIn = await this.#runner.run(id, job, this.#executor, timeout, attempt > 1, plan, trace);
+      const retryIn = await this.#runner.run(id, job, this.#executor, timeout, attempt > 1, plan, trace, errorKey);
       // Its next attempt waits its turn again, after the backoff.
-      if (retryIn !== undefined) this.#runner.later(id, retryIn, () => this.push(id, job, timeout, retries, attempt + 1, trace));
+      if (retryIn !== undefined) this.#runner.later(id, retryIn, () => this.push(id, job, timeout, retries, attempt + 1, trace, errorKey), errorKey);
     } finally {
       this.#running--;
       this.#pump();

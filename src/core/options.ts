@@ -4,6 +4,12 @@ import { InvalidOptionError } from './errors.js';
 import type { TaskMetrics, TaskTracer } from './observer.js';
 import { statusOf } from './problem.js';
 
+/**
+ * An error middleware of the web framework, `(err, req, res, next)`: Express's
+ * `ErrorRequestHandler`. The library calls it when a failed task is read (see `errorHandler`).
+ */
+export type ErrorMiddleware = (err: any, req: any, res: any, next: (error?: unknown) => void) => unknown;
+
 /** The longest delay a Node.js timer takes (about 24.8 days). */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
@@ -69,6 +75,15 @@ export interface AsyncApiOptions<Req = unknown> {
    * registered: each attempt a span, child of the submit's. `false` traces nothing. Default `true`.
    */
   tracing?: boolean;
+  /**
+   * An Express error middleware, `(err, req, res, next)`, usually the app's own: every failed or
+   * canceled task is answered through it, as a plain route's error would be, when it is read
+   * (the monitor's `GET`, a `Prefer: wait` answer, the event stream's `done`), in the web
+   * process that answers. `err` is rebuilt from what the task kept of its error (never its
+   * stack); `req.task` is the failed task. A route's own `errorHandler` comes first. If it
+   * throws or calls `next(err)`, the problem document answers. Default: none (problem documents).
+   */
+  errorHandler?: ErrorMiddleware;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -131,6 +146,11 @@ export interface RouteOptions {
    * matched it, by its patterns (`POST /users/:uid/reports/:kind`), never a parameter's value.
    */
   name?: string;
+  /**
+   * The error middleware that answers this route's failed and canceled tasks, instead of the
+   * `errorHandler` of `createAsyncApi()`. Default: that one, if any.
+   */
+  errorHandler?: ErrorMiddleware;
 }
 
 /** How a failed attempt is retried. */
@@ -187,6 +207,7 @@ export interface Configuration<Req = unknown> {
   readonly maxRerunBytes: number;
   readonly metrics: TaskMetrics | undefined;
   readonly tracing: boolean;
+  readonly errorHandler: ErrorMiddleware | undefined;
   /** The tracer, when `tracing` and @opentelemetry/api is there: set by whoever builds the backend. */
   readonly tracer?: TaskTracer;
 }
@@ -198,6 +219,14 @@ export interface RouteConfiguration {
   readonly retries: RetryConfiguration | undefined;
   /** The `name` option; `undefined`: named by Express's patterns. */
   readonly name?: string;
+  /** The `errorHandler` option, when given. */
+  readonly errorHandler?: ErrorMiddleware;
+  /**
+   * Set by the web layer when an error handler answers the route's failures (the route's own
+   * or the global one): failures then keep the error's record (`Problem.error`), which names
+   * the handler by this number (0: the global one). Absent: no record is kept.
+   */
+  readonly errorKey?: number;
 }
 
 export interface RetryConfiguration {
@@ -217,7 +246,7 @@ function logServerErrors(error: unknown, taskId: string | undefined): void {
   }
 }
 
-const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metrics'> = {
+const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metrics' | 'errorHandler'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -294,6 +323,14 @@ export function booleanOption(value: unknown, name: string): boolean {
   return value;
 }
 
+/** An error middleware: a function of four parameters, as Express tells error middleware by. */
+function errorMiddleware(value: unknown, name: string): ErrorMiddleware {
+  if (typeof value !== 'function' || value.length !== 4) {
+    throw new InvalidOptionError(`${name} must be an Express error middleware, a function (err, req, res, next) of four parameters, got ${typeof value === 'function' ? `a function of ${value.length}` : describe(value)}`);
+  }
+  return value as ErrorMiddleware;
+}
+
 export function functionOption<F>(value: unknown, name: string): F {
   if (typeof value !== 'function') throw new InvalidOptionError(`${name} must be a function, got ${describe(value)}`);
   return value as F;
@@ -336,6 +373,7 @@ const optionNames = [
   'maxRerunBytes',
   'metrics',
   'tracing',
+  'errorHandler',
 ] as const;
 
 const metricsMethods = ['submitted', 'rejected', 'finished', 'census', 'monitored'] as const;
@@ -415,6 +453,7 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     maxRerunBytes: bytes(pick('maxRerunBytes'), 'options.maxRerunBytes', true),
     metrics: metricsOption(given.metrics, 'options.metrics'),
     tracing: booleanOption(pick('tracing'), 'options.tracing'),
+    errorHandler: given.errorHandler === undefined ? undefined : errorMiddleware(given.errorHandler, 'options.errorHandler'),
   };
 }
 
@@ -442,7 +481,7 @@ function resolveRetries(value: unknown): RetryConfiguration | undefined {
 
 /** Checks the options of one route. */
 export function resolveRouteOptions(options: RouteOptions | undefined): RouteConfiguration {
-  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name'], 'routeOptions');
+  const given = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name', 'errorHandler'], 'routeOptions');
   if (given.name !== undefined && (typeof given.name !== 'string' || given.name === '' || given.name.length > 200)) {
     throw new InvalidOptionError(`routeOptions.name must be a non-empty string of at most 200 characters, got ${describe(given.name)}`);
   }
@@ -458,12 +497,13 @@ export function resolveRouteOptions(options: RouteOptions | undefined): RouteCon
     idempotency: (given.idempotency as 'optional' | 'required' | undefined) ?? 'optional',
     retries: given.retries === undefined ? undefined : resolveRetries(given.retries),
     ...(given.name === undefined ? {} : { name: given.name as string }),
+    ...(given.errorHandler === undefined ? {} : { errorHandler: errorMiddleware(given.errorHandler, 'routeOptions.errorHandler') }),
   };
 }
 
 /** Checks the options of one route whose handler is a module. */
 export function resolveWorkerRouteOptions(options: WorkerRouteOptions | undefined): WorkerRouteConfiguration {
-  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name', 'export', 'queueTimeout'], 'routeOptions');
+  const { export: exportName, queueTimeout, ...rest } = checkKeys(options, ['timeout', 'readOnce', 'idempotency', 'retries', 'name', 'errorHandler', 'export', 'queueTimeout'], 'routeOptions');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new InvalidOptionError(`routeOptions.export must be the name of an export, got ${describe(exportName)}`);
   }

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { errorFromRecord, errorRecord, libraryErrorName, type ErrorRecord } from './error-record.js';
 
 /**
  * Why a task failed, as kept with the task. `detail` holds the error's message;
@@ -11,6 +12,11 @@ export interface Problem {
   readonly detail: string | undefined;
   /** The message may be shown to clients (4xx errors, and errors that say so). */
   readonly expose: boolean;
+  /**
+   * The error itself, for the app's error handler (the `errorHandler` option), when one answers
+   * the task's failures: a bounded record, never its stack. Absent otherwise.
+   */
+  readonly error?: ErrorRecord;
 }
 
 /** An RFC 9457 problem details document. */
@@ -83,8 +89,24 @@ export function statusOf(error: unknown): number {
   return 500;
 }
 
-/** Turns whatever a handler threw (or passed to `next`) into the problem its task fails with. */
-export function problemFromError(error: unknown): Problem {
+/**
+ * Turns whatever a handler threw (or passed to `next`) into the problem its task fails with;
+ * with `errorKey` (its route's: an error handler answers it), with the error's record too.
+ */
+export function problemFromError(error: unknown, errorKey?: number): Problem {
+  const problem = problemOf(error);
+  if (errorKey === undefined) return problem;
+  let record: ErrorRecord;
+  try {
+    record = errorRecord(error, errorKey);
+  } catch {
+    // An error whose getters throw: the task still fails, with what its problem says.
+    record = { name: 'Error', message: problem.detail ?? '', ...(errorKey === 0 ? {} : { handler: errorKey }) };
+  }
+  return { ...problem, error: record };
+}
+
+function problemOf(error: unknown): Problem {
   const status = statusOf(error);
   const message = error instanceof Error ? error.message : typeof error === 'string' ? error : undefined;
   const { expose: declared, syscall } = (error ?? {}) as { expose?: unknown; syscall?: unknown };
@@ -95,6 +117,30 @@ export function problemFromError(error: unknown): Problem {
   const type = typeof code === 'string' ? typeByCode[code] : undefined;
   if (type !== undefined && typeof title === 'string') return { status, type, title, detail: message, expose };
   return { status, type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', detail: message, expose };
+}
+
+// The codes of the library's problem types.
+const codeByType = new Map(Object.entries(typeByCode).map(([code, type]) => [type!, code]));
+
+/**
+ * The error a problem was made from, for the app's error handler: rebuilt from its record, or,
+ * for a problem kept without one, from the problem itself (its status, its detail as the
+ * message, and for the library's own failures their code and class).
+ */
+export function errorOfProblem(problem: Problem): Error {
+  if (problem.error !== undefined) return errorFromRecord(problem.error);
+  const code = codeByType.get(problem.type);
+  const record: { -readonly [K in keyof ErrorRecord]: ErrorRecord[K] } = {
+    name: libraryErrorName(code) ?? 'Error',
+    message: problem.detail ?? '',
+    status: problem.status,
+    expose: problem.expose,
+  };
+  if (code !== undefined) {
+    record.code = code;
+    record.properties = { title: problem.title };
+  }
+  return errorFromRecord(record);
 }
 
 /** The problem of a canceled task. */

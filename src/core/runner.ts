@@ -40,6 +40,12 @@ export interface ExecutionContext {
    * already runs inside it.)
    */
   readonly trace: Readonly<Record<string, string>> | undefined;
+  /**
+   * Set when an error handler answers the task's failures (its route's `errorKey`): they keep
+   * the error's record. An executor that runs the job elsewhere (a thread) brings back the
+   * error's own properties then.
+   */
+  readonly errorKey?: number | undefined;
 }
 
 /** Runs jobs of one kind (inline functions, handler modules on threads…). */
@@ -66,6 +72,7 @@ class RunningTask extends TaskAbort implements ExecutionContext {
   readonly #timeout: number | undefined;
   readonly #takeOver: boolean;
   readonly #deferStart: number;
+  readonly errorKey: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   /** When the work began; whether the store has been told. */
@@ -84,13 +91,14 @@ class RunningTask extends TaskAbort implements ExecutionContext {
     return this.span?.headers;
   }
 
-  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number) {
+  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number, errorKey: number | undefined) {
     super();
     this.id = id;
     this.#store = store;
     this.#timeout = timeout;
     this.#takeOver = takeOver;
     this.#deferStart = deferStart;
+    this.errorKey = errorKey;
   }
 
   start(): boolean {
@@ -166,6 +174,7 @@ export interface RetryPlan {
 /** A task between two attempts. */
 interface Waiting {
   readonly id: string;
+  readonly errorKey: number | undefined;
   timer: NodeJS.Timeout | undefined;
   stop: () => void;
 }
@@ -240,7 +249,7 @@ export class TaskRunner {
    * the store. Resolves once the executor has settled too (after an abort, once it has
    * stopped the work). `takeOver` runs a task another runner had started and lost. With
    * `trace` (what its submit captured) and a tracer, the attempt is a span, and the executor
-   * runs inside it.
+   * runs inside it. With `errorKey` (its route's), its failure keeps the error's record.
    */
   run<J>(
     id: string,
@@ -250,8 +259,9 @@ export class TaskRunner {
     takeOver = false,
     retry?: RetryPlan,
     trace?: TaskTrace,
+    errorKey?: number,
   ): Promise<number | undefined> {
-    const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart);
+    const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart, errorKey);
     if (trace !== undefined && this.#tracer !== undefined) task.span = this.#tracer.run(id, retry?.attempt ?? 1, trace);
     // #run leaves #live itself when it ends, which is after this: it awaits its executor first.
     const done = this.#run(task, job, executor, retry);
@@ -262,16 +272,16 @@ export class TaskRunner {
   /**
    * Between two attempts of a task: calls `next` after `delay` ms, unless the task ended
    * meanwhile (a cancel, seen in the store) or `drain()` came first (it then fails as shut
-   * down). Its timer is unref'd; nothing else is held.
+   * down). Its timer is unref'd; nothing else is held. `errorKey`: as `run()`'s.
    */
-  later(id: string, delay: number, next: () => void): void {
+  later(id: string, delay: number, next: () => void, errorKey?: number): void {
     if (this.#draining) {
       // close() has begun: there is no next attempt.
       const shutDown = new ShuttingDownError('The server shut down before the task\'s next attempt.');
-      this.#store.finish(id, { status: 'failed', problem: problemFromError(shutDown) }, Date.now()).catch(() => {});
+      this.#store.finish(id, { status: 'failed', problem: problemFromError(shutDown, errorKey) }, Date.now()).catch(() => {});
       return;
     }
-    const wait: Waiting = { id, timer: undefined, stop: () => {} };
+    const wait: Waiting = { id, errorKey, timer: undefined, stop: () => {} };
     const end = (): void => {
       clearTimeout(wait.timer);
       wait.stop();
@@ -302,7 +312,7 @@ export class TaskRunner {
       waiting.map(async (wait) => {
         clearTimeout(wait.timer);
         wait.stop();
-        await this.#store.finish(wait.id, { status: 'failed', problem: problemFromError(shutDown) }, Date.now()).catch(() => {});
+        await this.#store.finish(wait.id, { status: 'failed', problem: problemFromError(shutDown, wait.errorKey) }, Date.now()).catch(() => {});
       }),
     );
     let timer: NodeJS.Timeout | undefined;
@@ -392,7 +402,7 @@ export class TaskRunner {
     task.failure = error;
     this.#report(error, task.id);
     task.effects?.discard();
-    await this.#finish(task, { status: 'failed', problem: problemFromError(error) });
+    await this.#finish(task, { status: 'failed', problem: problemFromError(error, task.errorKey) });
   }
 
   /** Writes the task's end; resolves whether this write ended it (not: it had ended, or the store failed). */

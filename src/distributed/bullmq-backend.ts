@@ -66,12 +66,12 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
 
     // At its deadline a task still queued fails, if its job can still be taken back: BullMQ
     // removes a job only while no worker holds it, so a task that started just now runs on.
-    async function expire(id: string, queueTimeout: number): Promise<void> {
+    async function expire(id: string, queueTimeout: number, errorKey: number | undefined): Promise<void> {
       try {
         if ((await store.get(id))?.status !== 'queued') return;
         if ((await tasks.remove(id)) !== 1) return;
         const error = new NoWorkerError(queueTimeout);
-        const failed = await store.finish(id, { status: 'failed', problem: problemFromError(error) }, Date.now());
+        const failed = await store.finish(id, { status: 'failed', problem: problemFromError(error, errorKey) }, Date.now());
         if (failed !== undefined) config.onError(error, id);
       } catch (error) {
         config.onError(error, id);
@@ -101,6 +101,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           ...(trace === undefined ? {} : { trace: trace.route === undefined ? { headers: trace.headers } : { route: trace.route, headers: trace.headers } }),
           ...(route.timeout === undefined ? {} : { timeout: route.timeout }),
           ...(retries === undefined ? {} : { retries: { attempts: retries.attempts, backoff: retries.backoff } }),
+          ...(route.errorKey === undefined ? {} : { errorKey: route.errorKey }),
         };
         try {
           // The task's state lives in the store; the job is only its transport. Retries are
@@ -119,7 +120,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
         if (queueTimeout !== undefined) {
           const deadline = setTimeout(() => {
             deadlines.delete(deadline);
-            void expire(id, queueTimeout);
+            void expire(id, queueTimeout, route.errorKey);
           }, queueTimeout);
           deadline.unref();
           deadlines.add(deadline);

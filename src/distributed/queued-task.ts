@@ -12,6 +12,11 @@ export interface QueuedTask {
   readonly retries?: { readonly attempts: number; readonly backoff: { readonly type: 'fixed' | 'exponential'; readonly delay: number; readonly jitter: number } };
   /** The submit's trace context (W3C `traceparent`, `tracestate`) and route, when it was traced. */
   readonly trace?: TaskTrace;
+  /**
+   * The route's `errorKey`, when an error handler of the web processes answers its failures:
+   * the worker keeps the error's record then (it does not know the web's options).
+   */
+  readonly errorKey?: number;
 }
 
 /**

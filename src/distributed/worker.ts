@@ -93,6 +93,12 @@ function moduleGate(directories: readonly string[]): (module: string) => string 
   };
 }
 
+// The job's errorKey, if it is one (a job is data from the queue).
+function errorKeyOf(job: Job<QueuedTask> | undefined): number | undefined {
+  const key = job?.data?.errorKey;
+  return Number.isSafeInteger(key) && (key as number) >= 0 ? key : undefined;
+}
+
 /**
  * Runs handler modules for web processes that use `bullmqBackend()` with the same queue:
  * takes their tasks from BullMQ, runs each on a worker thread (with the same runner as
@@ -140,8 +146,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   const stopCensus = metrics?.census(() => ({ running: runner.running, threads: executor.stats() }));
 
   // Fails a live task; whichever process does so first reports it.
-  async function fail(taskId: string, error: Error): Promise<void> {
-    const failed = await store.finish(taskId, { status: 'failed', problem: problemFromError(error) }, Date.now());
+  async function fail(taskId: string, error: Error, errorKey: number | undefined): Promise<void> {
+    const failed = await store.finish(taskId, { status: 'failed', problem: problemFromError(error, errorKey) }, Date.now());
     if (failed !== undefined) onError(error, taskId);
   }
 
@@ -153,13 +159,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
       // The queue is this library's own; what else is on it is not for this worker to run.
       if (job.name !== jobName) throw new UnrecoverableError(`Job "${job.name}" is not a task of express-async-api`);
       const { taskId, job: moduleJob, timeout, retries, trace } = job.data;
+      const errorKey = errorKeyOf(job);
       const refused = gate(moduleJob.module);
-      if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused));
+      if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused), errorKey);
       const plan = retries === undefined ? undefined : { attempt: job.attemptsMade + 1, policy: { ...retries, retryOn: undefined } };
       // A later attempt whose task ended meanwhile (a cancel that could not take the job back).
       if (job.attemptsMade > 0 && (await store.get(taskId))?.status !== 'running') return;
       // BullMQ hands a job to one worker at a time; a task already running was lost by another.
-      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan, trace);
+      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan, trace, errorKey);
       if (retryIn !== undefined && job.id !== undefined) {
         retryDelays.set(job.id, retryIn);
         throw new RetryLater();
@@ -191,7 +198,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
     if (error instanceof RetryLater && job !== undefined && job.attemptsMade < (job.opts.attempts ?? 1)) return;
     const taskId = job?.name === jobName ? job.data?.taskId : undefined;
     if (taskId === undefined) return;
-    fail(taskId, new WorkerCrashedError(`BullMQ gave up on its job: ${error.message}`)).catch((failure: unknown) => onError(failure, taskId));
+    fail(taskId, new WorkerCrashedError(`BullMQ gave up on its job: ${error.message}`), errorKeyOf(job)).catch((failure: unknown) => onError(failure, taskId));
   });
 
   await worker.waitUntilReady();

@@ -8,7 +8,8 @@ import { createCapture } from '../capture/capture.js';
 import { runHandler, type AnyHandler } from '../capture/run-handler.js';
 import { jsonReply, type CodeTaskFunction } from '../core/code-task.js';
 import { EffectQueue } from '../core/effect-queue.js';
-import { HandlerModuleError, fromErrorShape, toErrorShape } from '../core/errors.js';
+import { ownProperties } from '../core/error-record.js';
+import { HandlerModuleError, fromErrorShape, toErrorShape, type ErrorShape } from '../core/errors.js';
 import { checkProgress } from '../core/progress.js';
 import type { Reply } from '../core/task.js';
 import { displayName } from './module-name.js';
@@ -161,7 +162,17 @@ async function succeeded(task: TaskOnThread, reply: Reply): Promise<ThreadResult
 // Runs `fn` as it is, or inside a traced job's context.
 const untraced = <T>(fn: () => T): T => fn();
 
-export default async function runThreadTask({ job, taskId, trace }: ThreadTask): Promise<ThreadResult> {
+// A failure as it crosses back: with the error's own properties when an error handler reads them.
+function failed(error: unknown, keepErrors: boolean): ThreadResult {
+  const shape: ErrorShape = toErrorShape(error);
+  if (keepErrors) {
+    const properties = ownProperties(error);
+    if (properties !== undefined) shape.properties = properties;
+  }
+  return { ok: false, error: shape };
+}
+
+export default async function runThreadTask({ job, taskId, trace, keepErrors }: ThreadTask): Promise<ThreadResult> {
   const task = new TaskOnThread(taskId);
   running.set(taskId, task);
   try {
@@ -183,7 +194,7 @@ export default async function runThreadTask({ job, taskId, trace }: ThreadTask):
     task.whenAborted(() => capture.abort());
     return await succeeded(task, await within(() => runHandler(handler, req, capture)));
   } catch (error) {
-    return { ok: false, error: toErrorShape(error) };
+    return failed(error, keepErrors === true);
   } finally {
     task.end();
   }

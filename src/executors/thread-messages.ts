@@ -16,6 +16,8 @@ export interface ThreadTask {
   readonly taskId: string;
   /** The trace context of the task's run, as propagation headers (W3C `traceparent`, `tracestate`), when traced. */
   readonly trace?: Readonly<Record<string, string>>;
+  /** An error handler will read its failure: the error comes back with its own properties. */
+  readonly keepErrors?: true;
 }
 
 /** What the thread entry resolves with: always cloneable, never a rejection. */

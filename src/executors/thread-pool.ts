@@ -149,7 +149,9 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       let result: ThreadResult | Reply;
       try {
         const { trace } = context;
-        const run = this.#getPool().run(trace === undefined ? { job, taskId: id } : { job, taskId: id, trace }, { signal: task as unknown as AbortSignal });
+        const message: { -readonly [K in keyof ThreadTask]: ThreadTask[K] } = trace === undefined ? { job, taskId: id } : { job, taskId: id, trace };
+        if (context.errorKey !== undefined) message.keepErrors = true;
+        const run = this.#getPool().run(message, { signal: task as unknown as AbortSignal });
         result = await new Promise<ThreadResult | Reply>((resolve, reject) => {
           run.then(resolve, reject);
           // A reply before the end: the task goes on, on its thread, until its effects are settled.

@@ -4,6 +4,7 @@ import { AsyncApiError } from '../core/errors.js';
 import type { Configuration } from '../core/options.js';
 import { canceledProblem, problemFromError, toProblemDocument, type Problem } from '../core/problem.js';
 import { toStatusDocument, type Task } from '../core/task.js';
+import type { FailureReply } from './error-handler.js';
 
 /** The settings the answers depend on. */
 export type AnswerSettings = Pick<Configuration, 'retryAfter' | 'exposeErrors'>;
@@ -86,7 +87,9 @@ export function sendUnavailable(res: ServerResponse, error: AsyncApiError, insta
 
 /**
  * Answers `request` with what a task is now: 202 and its status document while it is
- * live, its replayed reply once it succeeded (conditional and `Range` requests apply), a problem document once it failed or was canceled.
+ * live, its replayed reply once it succeeded (conditional and `Range` requests apply), a
+ * problem document once it failed or was canceled; with `failure` (the app's error
+ * handler), what that answers instead, replayed as a reply is, unless it passed the error on.
  */
 export function answerTask(
   res: ServerResponse,
@@ -95,7 +98,8 @@ export function answerTask(
   monitor: string,
   config: AnswerSettings,
   headers?: ExtraHeaders,
-): void {
+  failure?: FailureReply,
+): void | Promise<void> {
   switch (task.status) {
     case 'queued':
     case 'running':
@@ -103,10 +107,26 @@ export function answerTask(
     case 'succeeded':
       return replay(res, task.reply!, request, headers);
     case 'failed':
+      if (failure !== undefined) return answerFailure(res, request, task, monitor, config, headers, failure);
       return sendProblem(res, task.problem!, monitor, config, headers);
     case 'canceled':
+      if (failure !== undefined) return answerFailure(res, request, task, monitor, config, headers, failure);
       return sendProblem(res, canceledProblem, monitor, config, headers);
   }
+}
+
+async function answerFailure(
+  res: ServerResponse,
+  request: ReplayRequest,
+  task: Task,
+  monitor: string,
+  config: AnswerSettings,
+  headers: ExtraHeaders,
+  failure: FailureReply,
+): Promise<void> {
+  const reply = await failure(task);
+  if (reply !== undefined) replay(res, reply, request, headers);
+  else sendProblem(res, task.problem ?? canceledProblem, monitor, config, headers);
 }
 
 /**
@@ -122,6 +142,7 @@ export async function answerWhenSettled(
   config: AnswerSettings,
   headers: ExtraHeaders,
   claim?: (task: Task) => Promise<Task>,
+  failure?: FailureReply,
 ): Promise<void> {
   const gone = new AbortController();
   res.once('close', () => gone.abort());
@@ -129,5 +150,5 @@ export async function answerWhenSettled(
   if (gone.signal.aborted) return;
   // A read-once answer is taken only by a reader still there to receive it.
   if (claim !== undefined) task = await claim(task);
-  answerTask(res, request, task, monitor, config, headers);
+  await answerTask(res, request, task, monitor, config, headers, failure);
 }

@@ -25,6 +25,7 @@ import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '..
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
 import { answerError, answerWhenSettled, sendAccepted } from './answers.js';
+import { ErrorHandlers, type FailureReply } from './error-handler.js';
 import { inlineJob } from './inline-job.js';
 import { ownerOf } from './owner.js';
 import { parseIdempotencyKey, requestFingerprint, scopedKey } from './idempotency-key.js';
@@ -120,6 +121,16 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const backend = (config.backend ?? memoryBackend())(config);
   const registry = new TaskRegistry(backend.store, backend.dropQueued?.bind(backend), { metrics: config.metrics, tracer });
   const stopCensus = backend.census === undefined ? undefined : config.metrics?.census(backend.census);
+  const errors = new ErrorHandlers(config.errorHandler, config.maxReplyBytes, config.onError);
+
+  // A route's own error handler is learned under the route's name: at once for a named route,
+  // else at its submits in this process (its name is Express's patterns, known from a request).
+  function learnsFrom(route: RouteConfiguration): boolean {
+    if (route.errorHandler === undefined) return false;
+    if (route.name === undefined) return true;
+    errors.learn(route.name, route.errorHandler);
+    return false;
+  }
 
   // Submits a task whose job `start` gets running, and answers 202 (or, with Prefer: wait,
   // the task's own answer if it ends in time), or a 503 problem. The monitor's URL is
@@ -166,7 +177,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
         }
       }
       if (following === undefined) return sendAccepted(res, task, monitor, config);
-      await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor);
+      await answerAsPreferred({ method: req.method, headers }, res, task, following, monitor, errors.active ? errors.replier(req, res) : undefined);
     } catch (error) {
       following?.stop();
       // (A 4xx here: a bad or reused Idempotency-Key, or a read-once answer another reader
@@ -191,7 +202,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
 
   // Prefer: respond-async answers 202 at once; wait=N holds the answer until the task ends,
   // for N seconds at most. Both: up to N seconds, then 202 (RFC 7240 §4.1).
-  async function answerAsPreferred(request: ReplayRequest, res: Response, task: Task, following: Following, monitor: string) {
+  async function answerAsPreferred(request: ReplayRequest, res: Response, task: Task, following: Following, monitor: string, failure: FailureReply | undefined) {
     const preferences = parsePrefer(String(request.headers.prefer));
     const respondAsync = preferences.has('respond-async');
     const wait = preferredWait(preferences, config.maxWait);
@@ -200,8 +211,16 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       return sendAccepted(res, task, monitor, config, respondAsync ? { 'Preference-Applied': 'respond-async', Vary: 'Prefer' } : { Vary: 'Prefer' });
     }
     const headers = { 'Preference-Applied': respondAsync ? `respond-async, wait=${wait}` : `wait=${wait}`, Vary: 'Prefer' };
-    await answerWhenSettled(res, request, (timeout, signal) => following.settled(task, timeout, signal), wait, monitor, config, headers, (settled) =>
-      registry.claim(settled),
+    await answerWhenSettled(
+      res,
+      request,
+      (timeout, signal) => following.settled(task, timeout, signal),
+      wait,
+      monitor,
+      config,
+      headers,
+      (settled) => registry.claim(settled),
+      failure,
     );
   }
 
@@ -210,18 +229,20 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     if (typeof handler !== 'function') {
       throw new InvalidArgumentError(`asyncApi() takes an Express handler function, got ${describe(handler)}`);
     }
-    const route = resolveRouteOptions(routeOptions);
+    const route = errors.route(resolveRouteOptions(routeOptions));
     const { runInline } = backend;
     if (runInline === undefined) {
       throw new InvalidOptionError('This backend cannot run inline handlers; put the handler in a module and use asyncApi.worker()');
     }
+    const learns = learnsFrom(route);
     return function asyncApiRoute(req, res, next) {
+      if (learns) errors.learn(routeName(req, asyncApiRoute), route.errorHandler!);
       void submit(req, res, next, (id, trace) => runInline(id, inlineJob(handler, req, res, config.maxReplyBytes), route, trace), route, asyncApiRoute);
     };
   } as AsyncApiWrapper;
 
   asyncApi.worker = function worker(module, routeOptions) {
-    const route = resolveWorkerRouteOptions(routeOptions);
+    const route = errors.route(resolveWorkerRouteOptions(routeOptions));
     if (route.retries?.retryOn !== undefined && backend.runInline === undefined) {
       throw new InvalidOptionError('routeOptions.retries.retryOn is a function, which cannot travel to worker processes; with bullmqBackend() the default applies (a 5xx that is not a timeout)');
     }
@@ -233,7 +254,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     const url = moduleUrl(module);
     checkHandlerModule(url, route.exportName);
     const href = url.href;
+    const learns = learnsFrom(route);
     return function asyncApiWorkerRoute(req, res, next) {
+      if (learns) errors.learn(routeName(req, asyncApiWorkerRoute), route.errorHandler!);
       const job = moduleJob(href, route.exportName, req, res, config.maxReplyBytes);
       // The job is kept, for the dashboard to run it again, when its body is small enough.
       const rerun = config.maxRerunBytes > 0 && bodySize(req) <= config.maxRerunBytes ? { job, route } : undefined;
@@ -254,6 +277,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       checkHandlerModule(url, exportName);
       return url.href;
     },
+    answeredRoute: (route) => errors.route(route),
   };
   const ownerOption = (options: { owner?: unknown } | undefined, where: string): string | undefined => {
     const owner = options?.owner;
@@ -269,6 +293,8 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       if (definitions.has(name)) throw new InvalidArgumentError(`define(): a task named "${name}" is defined already`);
       const definition = defineTask(definitionContext, name, run, defineOptions);
       definitions.add(name);
+      // Its tasks' route is its name, known from now on.
+      if (defineOptions?.errorHandler !== undefined) errors.learn(name, defineOptions.errorHandler);
       return definition;
     },
     async get(id, getOptions) {
@@ -286,7 +312,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     async cancel(id, cancelOptions) {
       return toStatusDocument(await registry.cancel(id, ownerOption(cancelOptions, 'cancel()')));
     },
-    router: createStatusRouter(registry, config),
+    router: createStatusRouter(registry, config, errors),
     dashboard(dashboardOptions) {
       const dashboard = createDashboard(admin, config, dashboardOptions);
       admin.prepare();

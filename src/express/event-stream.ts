@@ -4,6 +4,7 @@ import type { AnswerSettings } from './answers.js';
 import { canceledProblem, toProblemDocument, type ProblemDocument } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished, toStatusDocument, type Reply, type StatusDocument, type Task } from '../core/task.js';
+import type { FailureReply } from './error-handler.js';
 
 /** A recorded reply in an event: headers as an object with lower-case names, a binary body in base64. */
 export interface ReplyDocument {
@@ -13,7 +14,10 @@ export interface ReplyDocument {
   bodyEncoding?: 'base64';
 }
 
-/** The data of the final `done` event: the status document, with the reply or the problem. */
+/**
+ * The data of the final `done` event: the status document, with the reply or the problem (for
+ * a failed or canceled task the app's error handler answered: the reply it wrote).
+ */
 export interface DoneDocument extends StatusDocument {
   reply?: ReplyDocument;
   problem?: ProblemDocument;
@@ -36,9 +40,10 @@ function toReplyDocument(reply: Reply): ReplyDocument {
   return document;
 }
 
-function doneDocument(task: Task, monitor: string, config: AnswerSettings & Pick<Configuration, 'heartbeat'>): DoneDocument {
+function doneDocument(task: Task, monitor: string, config: AnswerSettings & Pick<Configuration, 'heartbeat'>, answered: Reply | undefined): DoneDocument {
   const document: DoneDocument = toStatusDocument(task);
-  if (task.status === 'succeeded') document.reply = toReplyDocument(task.reply!);
+  const reply = task.status === 'succeeded' ? task.reply! : answered;
+  if (reply !== undefined) document.reply = toReplyDocument(reply);
   else document.problem = toProblemDocument(task.problem ?? canceledProblem, monitor, config.exposeErrors);
   return document;
 }
@@ -49,6 +54,7 @@ function doneDocument(task: Task, monitor: string, config: AnswerSettings & Pick
  * a `done` event with the final status document and the reply or problem, then the end of
  * the stream. Comments every `heartbeat` ms keep an idle stream open through proxies.
  * Rejects with `TaskNotFoundError`, before anything is written, for a task it may not see.
+ * `failure`: the app's error handler, which answers a failed or canceled task's `done`.
  */
 export async function streamTask(
   res: ServerResponse,
@@ -57,6 +63,7 @@ export async function streamTask(
   owner: string | undefined,
   monitor: string,
   config: AnswerSettings & Pick<Configuration, 'heartbeat'>,
+  failure?: FailureReply,
 ): Promise<void> {
   let pending: NodeJS.Immediate | undefined;
   let latest: Task;
@@ -71,10 +78,16 @@ export async function streamTask(
       ended = true;
       // The done event receives the answer, and takes a read-once one: a stream that lost
       // it to another reader ends without it (its client's next read gets 404).
-      registry.claim(latest).then(
-        (task) => res.end(`event: done\ndata: ${JSON.stringify(doneDocument(task, monitor, config))}\n\n`),
-        () => res.end(),
-      );
+      registry
+        .claim(latest)
+        .then(async (task) => {
+          const answered = failure === undefined || task.status === 'succeeded' ? undefined : await failure(task);
+          return `event: done\ndata: ${JSON.stringify(doneDocument(task, monitor, config, answered))}\n\n`;
+        })
+        .then(
+          (done) => res.end(done),
+          () => res.end(),
+        );
     } else {
       // A store may tell of a task as it already was (one that reads it as the watch starts):
       // an event goes out only when the document changed.
@@ -84,11 +97,23 @@ export async function streamTask(
       res.write(`event: progress\ndata: ${data}\n\n`);
     }
   };
+  // Until the stream is open, a change is only kept: it may be newer than the read of the task
+  // that the watch resolves with (with Redis it comes on another connection, and may come
+  // first), and nothing may be written before the head.
+  let open = false;
+  let heard: Task | undefined;
   const { task, stop } = await registry.watch(id, owner, (changed) => {
+    if (!open) {
+      heard = changed;
+      return;
+    }
     latest = changed;
     pending ??= setImmediate(send);
   });
-  latest = task;
+  // A finished task is not older than any change; otherwise the last change heard is at least
+  // as new as the read, or the change that makes the read newer is still to come.
+  latest = isFinished(task.status) || heard === undefined ? task : heard;
+  open = true;
 
   const cleanUp = (): void => {
     ended = true;

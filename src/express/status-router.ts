@@ -6,6 +6,7 @@ import { problemTypes } from '../core/problem.js';
 import type { TaskRegistry } from '../core/registry.js';
 import { isFinished, type Task } from '../core/task.js';
 import { answerError, answerTask, answerWhenSettled, sendProblem, sendStatusDocument } from './answers.js';
+import type { ErrorHandlers } from './error-handler.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
 import { monitorLocation } from './location.js';
@@ -27,9 +28,10 @@ function decodeId(raw: string): string | undefined {
  * The status monitor: `GET`/`HEAD` and `DELETE` on `<statusPath>/<id>`, relative to where
  * it is mounted. Other paths pass through to the next middleware. A `GET` may be held
  * with `Prefer: wait=N` (RFC 7240), or answered as Server-Sent Events when it accepts
- * `text/event-stream`.
+ * `text/event-stream`. A failed or canceled task is answered through `errors`, the app's
+ * error handlers, when it has any.
  */
-export function createStatusRouter(registry: TaskRegistry, config: Configuration<Request>): RequestHandler {
+export function createStatusRouter(registry: TaskRegistry, config: Configuration<Request>, errors?: ErrorHandlers): RequestHandler {
   const prefix = `${config.statusPath}/`;
   // A live task's answer may come later, and be another, with Prefer: wait.
   const varyByPrefer = { Vary: 'Prefer' };
@@ -63,7 +65,7 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
           observe(res, 'events', id);
-          return streamTask(res, registry, id, owner, monitor, config);
+          return streamTask(res, registry, id, owner, monitor, config, errors?.active === true ? errors.replier(req, res, true) : undefined);
         }
         const wait = preferredWait(parsePrefer(req.get('prefer')), config.maxWait);
         observe(res, wait === undefined ? 'poll' : 'wait', id);
@@ -72,13 +74,14 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
         const { range, 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince } = req.headers;
         const whole = range === undefined && ifNoneMatch === undefined && ifModifiedSince === undefined;
         const claim = req.method === 'GET' && whole ? (task: Task) => registry.claim(task) : undefined;
+        const failure = errors?.active === true ? errors.replier(req, res) : undefined;
         if (wait === undefined) {
           let task = await registry.get(id, owner);
           if (claim !== undefined) task = await claim(task);
-          return answerTask(res, req, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer);
+          return answerTask(res, req, task, monitor, config, isFinished(task.status) ? undefined : varyByPrefer, failure);
         }
         const settled = (timeout: number, signal: AbortSignal) => registry.settled(id, owner, timeout, signal);
-        return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' }, claim);
+        return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' }, claim, failure);
       }
       if (req.method === 'DELETE') {
         return sendStatusDocument(res, 200, await registry.cancel(id, owner));

@@ -31,7 +31,10 @@ export interface RedisStoreOptions {
 // One string costs Redis less than a hash of the same fields once a value is longer than
 // 64 bytes (a reply is), which makes Redis keep the hash as a hash table. Scripts change
 // it as a whole; the reply and the problem come as JSON from the store and are appended to
-// the encoding as they are (Lua's cjson cannot tell an empty array from an empty object).
+// the encoding as they are (Lua's cjson cannot tell an empty array from an empty object), and
+// no script encodes a finished task again. The problem holds the error's record when an error
+// handler answers the task (`Problem.error`: plain JSON of the app's, at most 4 KB and 16
+// levels deep, so that cjson decodes it), kept as it came.
 
 // Each change is published with the task's state (its JSON), so that watchers need not read
 // it; a state too big to send to every watching process (a large reply) is sent empty, and

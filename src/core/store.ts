@@ -107,7 +107,10 @@ export interface TaskStore {
   rerun(id: string): Promise<Rerun | undefined>;
   /** How many tasks of each status the store holds. */
   counts(): Promise<TaskCounts>;
-  /** Per route and minute, what happened since `since` (ms since the epoch): at most the last `ACTIVITY_MINUTES`. */
+  /**
+   * Per route and minute, what happened since `since` (ms since the epoch): at most the last
+   * `ACTIVITY_MINUTES`. A store with `prepareList` records it from the time that was called.
+   */
   activity(since: number): Promise<RouteMinute[]>;
   /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */
   close(): Promise<void>;

@@ -189,7 +189,8 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   // The submit's Idempotency-Key, scoped by owner and route, with its request's fingerprint;
   // undefined without one. Throws IdempotencyKeyError (400) for a bad or missing one.
   function idempotencyOf(req: Request, owner: string | undefined, route: RouteConfiguration) {
-    const key = parseIdempotencyKey(req.get('idempotency-key'));
+    const header = req.headers['idempotency-key'];
+    const key = parseIdempotencyKey(header === undefined ? undefined : req.get('idempotency-key'));
     if (key === undefined) {
       if (route.idempotency === 'required') throw new IdempotencyKeyError('This route requires an Idempotency-Key header.');
       return undefined;

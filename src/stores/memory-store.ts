@@ -337,6 +337,8 @@ export class MemoryStore implements TaskStore {
   // Tasks per status, kept always: a counter each.
   readonly #counts: TaskCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
   // The last minutes' activity: by minute, by route.
+  // The last minutes' activity, by minute and route: for the dashboard, so recorded from when
+  // the indexes are asked for (see `prepareList`).
   readonly #activity = new Map<number, Map<string, RouteMinute>>();
   readonly #ttl: number;
   readonly #maxTasks: number;
@@ -374,7 +376,7 @@ export class MemoryStore implements TaskStore {
     if (idempotency !== undefined) this.#keys.set(idempotency.key, { task: created, fingerprint: idempotency.fingerprint });
     this.#counts.queued++;
     if (this.#indexed(created)) this.#indexes!.add(created, created.ownWords);
-    this.#minute(created.route, Date.now()).submitted++;
+    if (this.#indexes !== undefined) this.#minute(created.route, Date.now()).submitted++;
     this.#tell(created);
     return created;
   }
@@ -452,7 +454,7 @@ export class MemoryStore implements TaskStore {
     if (startedAt !== undefined && task.status === 'queued') task.started(startedAt);
     task.finished(outcome, at);
     this.#moved(task, from);
-    recordEnd(this.#minute(task.route, Date.now()), task, task.status);
+    if (this.#indexes !== undefined) recordEnd(this.#minute(task.route, Date.now()), task, task.status);
     if (this.#ttl !== Infinity) {
       this.#expiring.push(task);
       this.#arm();
@@ -493,7 +495,8 @@ export class MemoryStore implements TaskStore {
 
   /**
    * Builds the indexes that `list()` walks, from the tasks held now, and keeps them from then
-   * on; resolves once they are built. `tasks.dashboard()` calls it, and so does the first
+   * on, and records the activity of each route from now on (see `activity()`); resolves once
+   * they are built. `tasks.dashboard()` calls it, and so does the first
    * `list()`. The build runs in slices of at most about 10 ms (a shard of tasks at a time), so
    * that a million tasks held never stall the event loop; tasks keep coming and going meanwhile.
    */

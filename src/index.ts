@@ -21,6 +21,7 @@ export { afterCommit, effects, type AfterCommitOptions } from './effects/after-c
 export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } from './core/definitions.js';
 export type { HandlerModuleJob, CallModuleJob } from './core/backend.js';
 export type { NewTask, StoreListener, TaskListener, TaskStore } from './core/store.js';
+export type { DurableLimits, DurableRecord, SentEvent, WaitOptions, WaitOutcome, WaitRequest, WaitingFor } from './core/durable.js';
 export { problemTypes, type Problem, type ProblemDocument } from './core/problem.js';
 export type { ErrorRecord } from './core/error-record.js';
 export type { FailedTask } from './express/error-handler.js';
@@ -30,6 +31,10 @@ export type { Backend, BackendFactory, InlineJob, ModuleJob } from './core/backe
 export type { DoneDocument, ReplyDocument } from './express/event-stream.js';
 export {
   AsyncApiError,
+  EventLimitError,
+  InvalidEventError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
   HandlerModuleError,
   ForbiddenError,
   InvalidArgumentError,

@@ -1,4 +1,4 @@
-import { IdempotencyKeyReusedError, InvalidQueryError, TaskLimitError, type NewTask, type Reply, type Task, type TaskQuery, type TaskStatus, type TaskStore } from 'express-async-api';
+import { EventLimitError, IdempotencyKeyReusedError, InvalidQueryError, TaskFinishedError, TaskLimitError, TaskNotFoundError, type NewTask, type Reply, type Task, type TaskQuery, type TaskStatus, type TaskStore } from 'express-async-api';
 
 /** A TaskStore that can count the listeners watching it. */
 export type WatchedStore = TaskStore & { watcherCount(id?: string): number };
@@ -434,4 +434,104 @@ async function waitForFeed(store: WatchedStore): Promise<() => void> {
   await store.delete(probe.id);
   await waitUntil(() => removed);
   return stop;
+}
+
+/**
+ * What every TaskStore keeps for durable tasks: steps' results, events in order (each wait of
+ * a name takes the next), a wait's deadline across runs, timeouts, idempotency keys of events,
+ * the limit of events, and `waitingFor` while a task waits.
+ */
+export function durableContract(name: string, make: (options: { maxTasks: number }) => Promise<WatchedStore>, newId: () => string) {
+  describe(`${name} (TaskStore durable contract)`, () => {
+    let store: WatchedStore;
+    beforeEach(async () => {
+      store = await make({ maxTasks: 100 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+    const limits = { maxEvents: 3 };
+    const running = async () => {
+      const { id } = await store.create({ id: newId(), owner: undefined, createdAt: 1_000 });
+      await store.start(id, 1_001);
+      return id;
+    };
+    const wait = (id: string, event: string, index: number, until?: number, now = 5_000) => store.wait(id, { event, index, until, now, spent: 7 });
+
+    it('keeps a step result once, the first, and only for a live task', async () => {
+      const id = await running();
+      expect(await store.durable(id)).toEqual({ steps: new Map(), events: new Map(), spent: 0 });
+      expect(await store.keepStep(id, 'quote', '{"amount":12}')).toBe(true);
+      expect(await store.keepStep(id, 'quote', '{"amount":99}')).toBe(true);
+      expect(await store.keepStep(id, 'nothing', '')).toBe(true);
+      const record = await store.durable(id);
+      expect([...record!.steps]).toEqual([['quote', '{"amount":12}'], ['nothing', '']]);
+      await store.finish(id, { status: 'succeeded', reply }, 2_000);
+      expect(await store.keepStep(id, 'late', '1')).toBe(false);
+      // Kept with the task as long as it is: a rewind or a late read finds them.
+      expect([...(await store.durable(id))!.steps.keys()]).toEqual(['quote', 'nothing']);
+      expect(await store.durable(newId())).toBeUndefined();
+    });
+
+    it('marks a task waiting, wakes it with the event it waits for, and answers later waits in order', async () => {
+      const id = await running();
+      const seen: (string | undefined)[] = [];
+      const stop = store.watch(id, (task) => seen.push(task.waitingFor?.event));
+      expect(await wait(id, 'approval', 0, 9_000)).toEqual({ kind: 'waiting', until: 9_000 });
+      expect((await store.get(id))!.waitingFor).toEqual({ event: 'approval', index: 0, until: 9_000 });
+      expect(await store.sendEvent(id, 'other', '1', limits)).toEqual({ kept: true, woke: false });
+      expect(await store.sendEvent(id, 'approval', '{"ok":true}', limits)).toEqual({ kept: true, woke: true });
+      expect((await store.get(id))!.waitingFor).toBeUndefined();
+      expect(await wait(id, 'approval', 0)).toEqual({ kind: 'event', json: '{"ok":true}' });
+      expect(await wait(id, 'approval', 1)).toEqual({ kind: 'waiting', until: undefined });
+      expect((await store.get(id))!.waitingFor).toEqual({ event: 'approval', index: 1, until: undefined });
+      await waitUntil(() => seen.includes('approval') && seen.at(-1) === 'approval' && seen.includes(undefined));
+      stop();
+      expect((await store.durable(id))!.spent).toBe(7);
+    });
+
+    it('keeps an event sent before the wait for the first wait of its name', async () => {
+      const id = await running();
+      expect(await store.sendEvent(id, 'payment', '"paid"', limits)).toEqual({ kept: true, woke: false });
+      expect(await store.sendEvent(id, 'payment', '"again"', limits)).toEqual({ kept: true, woke: false });
+      expect(await wait(id, 'payment', 0)).toEqual({ kind: 'event', json: '"paid"' });
+      expect(await wait(id, 'payment', 1)).toEqual({ kind: 'event', json: '"again"' });
+      expect([...(await store.durable(id))!.events]).toEqual([['payment', ['"paid"', '"again"']]]);
+    });
+
+    it('times a wait out at its first deadline, and gives the next event of its name to the next wait', async () => {
+      const id = await running();
+      expect(await wait(id, 'approval', 0, 6_000, 5_000)).toEqual({ kind: 'waiting', until: 6_000 });
+      // A run that waits again (after a resume) keeps the deadline it was first given.
+      expect(await wait(id, 'approval', 0, 60_000, 5_500)).toEqual({ kind: 'waiting', until: 6_000 });
+      expect(await wait(id, 'approval', 0, 60_000, 6_000)).toEqual({ kind: 'timeout' });
+      expect((await store.get(id))!.waitingFor).toBeUndefined();
+      expect(await wait(id, 'approval', 0)).toEqual({ kind: 'timeout' });
+      expect(await store.sendEvent(id, 'approval', '"late"', limits)).toEqual({ kept: true, woke: false });
+      expect(await wait(id, 'approval', 1)).toEqual({ kind: 'event', json: '"late"' });
+      expect([...(await store.durable(id))!.events]).toEqual([['approval', [null, '"late"']]]);
+    });
+
+    it('delivers an event once per idempotency key, and keeps at most maxEvents', async () => {
+      const id = await running();
+      expect(await store.sendEvent(id, 'e', '1', limits, 'key-1')).toEqual({ kept: true, woke: false });
+      expect(await store.sendEvent(id, 'e', '1', limits, 'key-1')).toEqual({ kept: false, woke: false });
+      expect(await store.sendEvent(id, 'e', '2', limits)).toEqual({ kept: true, woke: false });
+      expect(await store.sendEvent(id, 'f', '3', limits, 'key-2')).toEqual({ kept: true, woke: false });
+      await expect(store.sendEvent(id, 'e', '4', limits)).rejects.toBeInstanceOf(EventLimitError);
+      // A repeat past the limit is still a repeat.
+      expect(await store.sendEvent(id, 'f', '3', limits, 'key-2')).toEqual({ kept: false, woke: false });
+      expect([...(await store.durable(id))!.events]).toEqual([['e', ['1', '2']], ['f', ['3']]]);
+    });
+
+    it('refuses events for an unknown or finished task, and forgets a wait when the task ends', async () => {
+      await expect(store.sendEvent(newId(), 'e', '1', limits)).rejects.toBeInstanceOf(TaskNotFoundError);
+      const id = await running();
+      expect(await wait(id, 'e', 0)).toMatchObject({ kind: 'waiting' });
+      await store.finish(id, { status: 'canceled' }, 2_000);
+      expect((await store.get(id))!.waitingFor).toBeUndefined();
+      await expect(store.sendEvent(id, 'e', '1', limits)).rejects.toBeInstanceOf(TaskFinishedError);
+      expect(await wait(id, 'e', 0)).toEqual({ kind: 'ended' });
+    });
+  });
 }

@@ -64,6 +64,36 @@ export class NotRerunnableError extends AsyncApiError {
   }
 }
 
+/** An event for a task that holds as many as it may keep (`maxEvents`). */
+export class EventLimitError extends AsyncApiError {
+  readonly taskId: string;
+  constructor(taskId: string, maxEvents: number) {
+    super(`The task holds ${maxEvents} events, as many as it may keep (maxEvents); it takes no more.`, { code: 'ERR_EVENT_LIMIT', status: 409, title: 'Too many events', expose: true });
+    this.taskId = taskId;
+  }
+}
+
+/** An event that is not one: its body is not JSON, or its name is not a name. */
+export class InvalidEventError extends AsyncApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { code: 'ERR_INVALID_EVENT', status: 400, title: 'Invalid event', expose: true }, options);
+  }
+}
+
+/** A request body larger than the library takes (an event past `maxEventBytes`). */
+export class PayloadTooLargeError extends AsyncApiError {
+  constructor(limit: number) {
+    super(`The body is larger than ${limit} bytes (maxEventBytes).`, { code: 'ERR_PAYLOAD_TOO_LARGE', status: 413, title: 'Payload too large', expose: true });
+  }
+}
+
+/** A request body of a type the library does not take (an event is `application/json`). */
+export class UnsupportedMediaTypeError extends AsyncApiError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_UNSUPPORTED_MEDIA_TYPE', status: 415, title: 'Unsupported media type', expose: true });
+  }
+}
+
 /** No task has this id, it expired, or it belongs to another owner. */
 export class TaskNotFoundError extends AsyncApiError {
   readonly taskId: string;
@@ -81,8 +111,8 @@ export class TaskNotFoundError extends AsyncApiError {
 /** The task has already finished, so it cannot be canceled. */
 export class TaskFinishedError extends AsyncApiError {
   readonly taskId: string;
-  constructor(taskId: string, status: string) {
-    super(`The task has already finished (${status}); only queued and running tasks can be canceled.`, {
+  constructor(taskId: string, status: string, only = 'only queued and running tasks can be canceled') {
+    super(`The task has already finished (${status}); ${only}.`, {
       code: 'ERR_TASK_FINISHED',
       status: 409,
       title: 'Task already finished',

@@ -53,6 +53,10 @@ export const problemTypes = {
   invalidQuery: 'urn:express-async-api:invalid-query',
   forbidden: 'urn:express-async-api:forbidden',
   notRerunnable: 'urn:express-async-api:not-rerunnable',
+  eventLimit: 'urn:express-async-api:event-limit',
+  invalidEvent: 'urn:express-async-api:invalid-event',
+  payloadTooLarge: 'urn:express-async-api:payload-too-large',
+  unsupportedMediaType: 'urn:express-async-api:unsupported-media-type',
 } as const;
 
 const typeByCode: Partial<Record<string, string>> = {
@@ -75,6 +79,10 @@ const typeByCode: Partial<Record<string, string>> = {
   ERR_INVALID_QUERY: problemTypes.invalidQuery,
   ERR_FORBIDDEN: problemTypes.forbidden,
   ERR_NOT_RERUNNABLE: problemTypes.notRerunnable,
+  ERR_EVENT_LIMIT: problemTypes.eventLimit,
+  ERR_INVALID_EVENT: problemTypes.invalidEvent,
+  ERR_PAYLOAD_TOO_LARGE: problemTypes.payloadTooLarge,
+  ERR_UNSUPPORTED_MEDIA_TYPE: problemTypes.unsupportedMediaType,
 };
 
 /** The HTTP status an error asks for: its `status` or `statusCode` when 400–599, else 500. */

@@ -1,4 +1,5 @@
 import type { RouteMinute } from './activity.js';
+import type { DurableLimits, DurableRecord, SentEvent, WaitOutcome, WaitRequest } from './durable.js';
 import type { TaskCounts, TaskPage, TaskQuery } from './task-query.js';
 import type { Outcome, Rerun, Task } from './task.js';
 
@@ -112,6 +113,33 @@ export interface TaskStore {
    * `ACTIVITY_MINUTES`. A store with `prepareList` records it from the time that was called.
    */
   activity(since: number): Promise<RouteMinute[]>;
+  /**
+   * The steps and events kept with a task for its runs to replay (see `DurableRecord`), or
+   * `undefined` when there is no such task. A task that kept none has an empty record.
+   */
+  durable(id: string): Promise<DurableRecord | undefined>;
+  /**
+   * Keeps the result of a live task's step (JSON; `''` for `undefined`); a step kept already keeps
+   * its first result. Resolves `false` when the task is not live (it ended: the run stops).
+   */
+  keepStep(id: string, name: string, json: string): Promise<boolean>;
+  /**
+   * A run of a live task waits for the `index`-th event named `event`, in one step: if it came,
+   * its JSON (`null` in the record: that wait timed out before, `timeout`); else, if `until` has
+   * passed by `now`, the wait times out now (its place in the record is taken by `null`, so that
+   * the next event of the name goes to the next wait); else the task is marked waiting for it
+   * (`waitingFor`, with the `until` it was first marked with: a run that waits again keeps its
+   * deadline), and the run's `spent` time is kept. `ended` for a task that is not live.
+   */
+  wait(id: string, request: WaitRequest): Promise<WaitOutcome>;
+  /**
+   * Keeps an event (JSON) sent to a live task, in the order events of its name came; one its
+   * waiting run waits for ends the wait (`woke`: its runner must resume it). With `key`, an
+   * event whose key was delivered already is not kept again (`kept: false`). Rejects with
+   * `TaskNotFoundError`, `TaskFinishedError` when the task ended, or `EventLimitError` past
+   * `limits.maxEvents` events.
+   */
+  sendEvent(id: string, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>, key?: string): Promise<SentEvent>;
   /** Stops the store's timers and connections. Tasks already held stay readable where the store allows. */
   close(): Promise<void>;
 }

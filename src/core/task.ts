@@ -1,3 +1,4 @@
+import type { WaitingFor } from './durable.js';
 import type { Problem } from './problem.js';
 
 /** Where a task is in its life. `queued` and `running` are live; the others are final. */
@@ -87,6 +88,8 @@ export interface Task {
    * succeeds. Absent for inline tasks.
    */
   readonly rerunnable?: true;
+  /** A running task waiting for an outside event (`req.task.waitForEvent()`): which, and until when. */
+  readonly waitingFor?: WaitingFor;
 }
 
 /**
@@ -118,6 +121,11 @@ export interface StatusDocument {
   attempt?: number;
   attempts?: number;
   retryAt?: string;
+  /**
+   * While it waits for an outside event: its name, when the wait times out (`null`: not before
+   * the task expires), and where to send it (the monitor's `/events/<name>`, set by the monitor).
+   */
+  waitingFor?: { event: string; until: string | null; href?: string };
 }
 
 /** True for the statuses a task never leaves. */
@@ -154,6 +162,10 @@ export function toStatusDocument(task: Task): StatusDocument {
     document.attempt = task.attempt ?? 1;
     document.attempts = task.attempts;
     if (task.retryAt !== undefined) document.retryAt = new Date(task.retryAt).toISOString();
+  }
+  const { waitingFor } = task;
+  if (waitingFor !== undefined && task.status === 'running') {
+    document.waitingFor = { event: waitingFor.event, until: waitingFor.until === undefined ? null : new Date(waitingFor.until).toISOString() };
   }
   return document;
 }

@@ -1,9 +1,10 @@
 import Denque from 'denque';
-import { IdempotencyKeyReusedError, TaskLimitError } from '../core/errors.js';
+import { EventLimitError, IdempotencyKeyReusedError, TaskFinishedError, TaskLimitError, TaskNotFoundError } from '../core/errors.js';
 import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, StoreListener, TaskListener, TaskStore } from '../core/store.js';
 import { canTransition, type Outcome, type Reply, type Rerun, type Task, type TaskStatus } from '../core/task.js';
+import type { DurableLimits, DurableRecord, SentEvent, WaitOutcome, WaitRequest, WaitingFor } from '../core/durable.js';
 import { ACTIVITY_MINUTES, MINUTE, NO_ROUTE, newRouteMinute, recordEnd, type RouteMinute } from '../core/activity.js';
 import { MAX_WORDS, checkQuery, wordsOf, type TaskCounts, type TaskPage, type TaskQuery } from '../core/task-query.js';
 import { MemoryIndexes } from './memory-indexes.js';
@@ -87,11 +88,25 @@ interface Extra {
   words: string[] | undefined;
   /** Its method, when its route does not begin with it (see MemoryTask.method). */
   method: string | undefined;
+  /** Its steps and events, once it kept one (durable tasks). */
+  durable: MemoryDurable | undefined;
+}
+
+/** What a task keeps of its steps and events, and what it waits for (see `DurableRecord`). */
+interface MemoryDurable {
+  readonly steps: Map<string, string>;
+  readonly events: Map<string, (string | null)[]>;
+  /** Events kept (timeouts not counted), for `maxEvents`. */
+  count: number;
+  /** The idempotency keys of the events kept. */
+  keys: Set<string> | undefined;
+  spent: number;
+  waiting: WaitingFor | undefined;
 }
 
 // An Extra with nothing in it, every field in one order (one shape for all of them).
 function noExtra(): Extra {
-  return { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined, rerun: undefined, words: undefined, method: undefined };
+  return { owner: undefined, progress: undefined, message: undefined, readOnce: false, key: undefined, attempt: undefined, attempts: undefined, retryAt: undefined, rerun: undefined, words: undefined, method: undefined, durable: undefined };
 }
 
 // Creation times are kept as milliseconds since this module was loaded: a number V8 holds in
@@ -297,7 +312,25 @@ class MemoryTask implements Task {
     if (method !== undefined) task.method = method;
     if (url !== undefined) task.url = url;
     if (rerunnable) task.rerunnable = rerunnable;
+    const { waitingFor } = this;
+    if (waitingFor !== undefined) task.waitingFor = waitingFor;
     return task;
+  }
+
+  /** What it waits for, while it runs and waits. */
+  get waitingFor(): WaitingFor | undefined {
+    return this.status === 'running' ? this.#extra?.durable?.waiting : undefined;
+  }
+
+  /** Its steps and events, made on first use. */
+  get durable(): MemoryDurable {
+    const extra = this.#ensureExtra();
+    return (extra.durable ??= { steps: new Map(), events: new Map(), count: 0, keys: undefined, spent: 0, waiting: undefined });
+  }
+
+  /** Its steps and events if it kept any. */
+  get kept(): MemoryDurable | undefined {
+    return this.#extra?.durable;
   }
 
 
@@ -305,6 +338,7 @@ class MemoryTask implements Task {
     this.status = outcome.status;
     if (this.#extra !== undefined) {
       this.#extra.retryAt = undefined;
+      if (this.#extra.durable !== undefined) this.#extra.durable.waiting = undefined;
       // The job to run it again is kept for a task that did not succeed.
       if (outcome.status === 'succeeded') this.#extra.rerun = undefined;
     }
@@ -461,6 +495,71 @@ export class MemoryStore implements TaskStore {
     }
     this.#notify(task);
     return task;
+  }
+
+  async durable(id: string): Promise<DurableRecord | undefined> {
+    const task = this.#tasks.get(id);
+    if (task === undefined) return undefined;
+    const kept = task.kept;
+    if (kept === undefined) return { steps: new Map(), events: new Map(), spent: 0 };
+    // Copies: a run replays the record as it was when it read it.
+    const events = new Map<string, readonly (string | null)[]>();
+    for (const [name, list] of kept.events) events.set(name, [...list]);
+    return { steps: new Map(kept.steps), events, spent: kept.spent };
+  }
+
+  async keepStep(id: string, name: string, json: string): Promise<boolean> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || (task.status !== 'queued' && task.status !== 'running')) return false;
+    const { steps } = task.durable;
+    if (!steps.has(name)) steps.set(name, json);
+    return true;
+  }
+
+  async wait(id: string, request: WaitRequest): Promise<WaitOutcome> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || (task.status !== 'queued' && task.status !== 'running')) return { kind: 'ended' };
+    const durable = task.durable;
+    const { event, index } = request;
+    const list = durable.events.get(event);
+    const entry = list?.[index];
+    if (entry !== undefined) return entry === null ? { kind: 'timeout' } : { kind: 'event', json: entry };
+    const current = durable.waiting;
+    const until = current !== undefined && current.event === event && current.index === index ? current.until : request.until;
+    if (until !== undefined && until <= request.now) {
+      // Timed out: its place goes to a mark, and the next event of the name to the next wait.
+      if (list === undefined) durable.events.set(event, [null]);
+      else if (list.length === index) list.push(null);
+      durable.waiting = undefined;
+      if (current !== undefined) this.#notify(task);
+      return { kind: 'timeout' };
+    }
+    durable.spent = request.spent;
+    const changed = current === undefined || current.event !== event || current.index !== index;
+    durable.waiting = { event, index, until };
+    if (changed) this.#notify(task);
+    return { kind: 'waiting', until };
+  }
+
+  async sendEvent(id: string, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>, key?: string): Promise<SentEvent> {
+    const task = this.#tasks.get(id);
+    if (task === undefined) throw new TaskNotFoundError(id);
+    if (task.status !== 'queued' && task.status !== 'running') throw new TaskFinishedError(id, task.status, 'events go to queued and running tasks only');
+    const durable = task.durable;
+    if (key !== undefined && durable.keys?.has(key) === true) return { kept: false, woke: false };
+    if (durable.count >= limits.maxEvents) throw new EventLimitError(id, limits.maxEvents);
+    let list = durable.events.get(name);
+    if (list === undefined) durable.events.set(name, (list = []));
+    list.push(json);
+    durable.count++;
+    if (key !== undefined) (durable.keys ??= new Set()).add(key);
+    const { waiting } = durable;
+    const woke = waiting !== undefined && waiting.event === name && waiting.index === list.length - 1;
+    if (woke) {
+      durable.waiting = undefined;
+      this.#notify(task);
+    }
+    return { kept: true, woke };
   }
 
   watch(id: string, listener: TaskListener): () => void {

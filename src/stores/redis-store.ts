@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { IdempotencyKeyReusedError, StoreUnavailableError, TaskLimitError } from '../core/errors.js';
+import { EventLimitError, IdempotencyKeyReusedError, StoreUnavailableError, TaskFinishedError, TaskLimitError, TaskNotFoundError } from '../core/errors.js';
+import type { DurableLimits, DurableRecord, SentEvent, WaitOutcome, WaitRequest } from '../core/durable.js';
 import { checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import { ACTIVITY_MINUTES, MINUTE, NO_ROUTE, newRouteMinute, type RouteMinute } from '../core/activity.js';
@@ -87,6 +88,7 @@ const helpers = `
       if known and string.sub(known, 1, #id + 1) == id .. ' ' then redis.call('DEL', task.k) end
     end
     if task.j then redis.call('DEL', P .. 'job:' .. id) end
+    if task.d then redis.call('DEL', P .. 'd:' .. id) end
     redis.call('DEL', P .. 'task:' .. id)
   end
   -- Removes up to max tasks that have expired by now.
@@ -239,6 +241,7 @@ const scripts = {
       task.s = to
       task.f = tonumber(ARGV[5])
       task.w = nil
+      task.y = nil
       local ttl = task.t
       if ttl and ttl ~= -1 then task.e = now + ttl end
       local state = cjson.encode(task)
@@ -248,6 +251,7 @@ const scripts = {
         redis.call('ZADD', P .. 'index', task.e, id)
         if task.k then redis.call('PEXPIRE', task.k, ttl + ${GRACE}) end
         if task.j then redis.call('PEXPIRE', P .. 'job:' .. id, ttl + ${GRACE}) end
+        if task.d then redis.call('PEXPIRE', P .. 'd:' .. id, ttl + ${GRACE}) end
       else
         redis.call('SET', key, state)
       end
@@ -285,6 +289,84 @@ const scripts = {
         return 1
       end
       return 0`,
+  },
+  // ARGV: prefixes, id, step name, JSON. Keeps a live task's step result (the first one kept stays).
+  asyncApiKeepStep: {
+    lua: `
+      local id = ARGV[3]
+      local key, task = load(id)
+      if not task or (task.s ~= 'queued' and task.s ~= 'running') then return 0 end
+      redis.call('HSETNX', P .. 'd:' .. id, 's:' .. ARGV[4], ARGV[5])
+      if not task.d then
+        task.d = 1
+        keep(key, cjson.encode(task))
+      end
+      return 1`,
+  },
+  // ARGV: prefixes, id, event, index (from 0), until ('' for none), now, spent.
+  // Returns {'event', json}, {'timeout'}, {'waiting', until or ''}, or {'ended'}.
+  asyncApiWait: {
+    lua: `
+      local id = ARGV[3]
+      local key, task = load(id)
+      if not task or (task.s ~= 'queued' and task.s ~= 'running') then return {'ended'} end
+      local event, index = ARGV[4], tonumber(ARGV[5])
+      local dkey = P .. 'd:' .. id
+      local text = redis.call('HGET', dkey, 'e:' .. event)
+      local list = text and cjson.decode(text) or {}
+      local entry = list[index + 1]
+      if entry == false then return {'timeout'} end
+      if entry ~= nil then return {'event', entry} end
+      local current = task.y
+      local untilText = ARGV[6]
+      if current and current.e == event and current.i == index then untilText = current.u and tostring(current.u) or '' end
+      task.d = 1
+      if untilText ~= '' and tonumber(untilText) <= tonumber(ARGV[7]) then
+        if #list == index then
+          list[#list + 1] = false
+          redis.call('HSET', dkey, 'e:' .. event, cjson.encode(list))
+        end
+        task.y = nil
+        local state = cjson.encode(task)
+        keep(key, state)
+        if current then publishState(ARGV[2] .. id, state) end
+        return {'timeout'}
+      end
+      redis.call('HSET', dkey, 't', ARGV[8])
+      task.y = {e = event, i = index, u = untilText ~= '' and tonumber(untilText) or nil}
+      local state = cjson.encode(task)
+      keep(key, state)
+      if not (current and current.e == event and current.i == index) then publishState(ARGV[2] .. id, state) end
+      return {'waiting', untilText}`,
+  },
+  // ARGV: prefixes, id, event, JSON, max events, idempotency key ('' for none), now.
+  // Returns {'kept' or 'repeat', woke 1/0}, {'unknown'}, {'finished', status} or {'limit'}.
+  asyncApiSendEvent: {
+    lua: `
+      local id = ARGV[3]
+      local key, task = load(id)
+      if not task or expired(task, tonumber(ARGV[8])) then return {'unknown'} end
+      if task.s ~= 'queued' and task.s ~= 'running' then return {'finished', task.s} end
+      local dkey = P .. 'd:' .. id
+      local eventKey = ARGV[7]
+      if eventKey ~= '' and redis.call('HEXISTS', dkey, 'k:' .. eventKey) == 1 then return {'repeat', 0} end
+      local count = tonumber(redis.call('HGET', dkey, 'n') or '0')
+      if count >= tonumber(ARGV[6]) then return {'limit'} end
+      local name = ARGV[4]
+      local text = redis.call('HGET', dkey, 'e:' .. name)
+      local list = text and cjson.decode(text) or {}
+      list[#list + 1] = ARGV[5]
+      redis.call('HSET', dkey, 'e:' .. name, cjson.encode(list), 'n', count + 1)
+      if eventKey ~= '' then redis.call('HSET', dkey, 'k:' .. eventKey, 1) end
+      local woke = task.y and task.y.e == name and task.y.i == #list - 1
+      if woke then task.y = nil end
+      if woke or not task.d then
+        task.d = 1
+        local state = cjson.encode(task)
+        keep(key, state)
+        if woke then publishState(ARGV[2] .. id, state) end
+      end
+      return {'kept', woke and 1 or 0}`,
   },
   // ARGV: prefixes, now. The sweep alone, for a store that is not asked for anything else.
   asyncApiSweepTasks: {
@@ -471,6 +553,10 @@ interface StoredTask {
   j?: 1;
   /** When it expires (ms since the epoch), once finished. */
   e?: number;
+  /** 1: it keeps steps or events (at `d:<id>`). */
+  d?: 1;
+  /** What it waits for: an event's name, its index, until when (see `WaitingFor`). */
+  y?: { e: string; i: number; u?: number };
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
@@ -501,6 +587,7 @@ function fromState(id: string, text: string | null): Task | undefined {
   if (task.h !== undefined) extra.method = task.h;
   if (task.l !== undefined) extra.url = task.l;
   if (task.j === 1) extra.rerunnable = true;
+  if (task.y !== undefined && task.s === 'running') extra.waitingFor = { event: task.y.e, index: task.y.i, until: task.y.u };
   return found;
 }
 
@@ -664,6 +751,44 @@ export class RedisStore implements TaskStore {
       this.#client.asyncApiFinishTask(...this.#scriptPrefixes, id, outcome.status, at, field, value, startedAt ?? '', Date.now()),
     )) as string | null;
     return fromState(id, state);
+  }
+
+  async durable(id: string): Promise<DurableRecord | undefined> {
+    const [text, fields] = (await this.#run(() =>
+      this.#client.multi().get(this.#task(id)).hgetall(`{${this.#prefix}}:d:${id}`).exec(),
+    ))!.map(([, value]) => value) as [string | null, Record<string, string>];
+    if (fromState(id, text) === undefined) return undefined;
+    const steps = new Map<string, string>();
+    const events = new Map<string, readonly (string | null)[]>();
+    for (const [field, value] of Object.entries(fields)) {
+      if (field.startsWith('s:')) steps.set(field.slice(2), value);
+      else if (field.startsWith('e:')) events.set(field.slice(2), (JSON.parse(value) as (string | false)[]).map((entry) => (entry === false ? null : entry)));
+    }
+    return { steps, events, spent: Number(fields.t ?? 0) };
+  }
+
+  async keepStep(id: string, name: string, json: string): Promise<boolean> {
+    return (await this.#run(() => this.#client.asyncApiKeepStep(...this.#scriptPrefixes, id, name, json))) === 1;
+  }
+
+  async wait(id: string, request: WaitRequest): Promise<WaitOutcome> {
+    const { event, index, until, now, spent } = request;
+    const [kind, value] = (await this.#run(() =>
+      this.#client.asyncApiWait(...this.#scriptPrefixes, id, event, index, until ?? '', now, spent),
+    )) as [string, string | undefined];
+    if (kind === 'event') return { kind, json: value! };
+    if (kind === 'waiting') return { kind, until: value === '' || value === undefined ? undefined : Number(value) };
+    return { kind: kind as 'timeout' | 'ended' };
+  }
+
+  async sendEvent(id: string, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>, key?: string): Promise<SentEvent> {
+    const [kind, value] = (await this.#run(() =>
+      this.#client.asyncApiSendEvent(...this.#scriptPrefixes, id, name, json, limits.maxEvents, key ?? '', Date.now()),
+    )) as [string, string | number | undefined];
+    if (kind === 'unknown') throw new TaskNotFoundError(id);
+    if (kind === 'finished') throw new TaskFinishedError(id, String(value), 'events go to queued and running tasks only');
+    if (kind === 'limit') throw new EventLimitError(id, limits.maxEvents);
+    return { kept: kind === 'kept', woke: value === 1 };
   }
 
   async delete(id: string, finished = false): Promise<void> {

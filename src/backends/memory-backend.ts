@@ -33,7 +33,8 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
     // tasks that went through it are the ones queued and running.
     const observed = observeStore(held, config.metrics);
     const tasks = observed.store;
-    const runner = new TaskRunner(tasks, config.onError, config.tracer === undefined ? {} : { tracer: config.tracer });
+    const limits = { maxEvents: config.maxEvents, maxStepBytes: config.maxStepBytes };
+    const runner = new TaskRunner(tasks, config.onError, config.tracer === undefined ? { limits } : { tracer: config.tracer, limits });
     const inline = new InlineExecutor(config.concurrency);
     const threads = new ThreadPoolExecutor(config.threads, (error, taskId) => config.onError(error, taskId));
     // Twice as many module jobs as threads go to the pool (so that a thread that frees finds
@@ -44,8 +45,9 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
       runInline(id, job, route, trace) {
         const { retries } = route;
         const attempt = (n: number): void => {
-          void runner.run(id, job, inline, route.timeout, n > 1, retries === undefined ? undefined : { attempt: n, policy: retries }, trace, route.errorKey).then((retryIn) => {
-            if (retryIn !== undefined) runner.later(id, retryIn, () => attempt(n + 1), route.errorKey);
+          const retry = retries === undefined ? undefined : { attempt: n, policy: retries };
+          void runner.run(id, job, inline, { timeout: route.timeout, takeOver: n > 1, retry, trace, errorKey: route.errorKey }).then((end) => {
+            if (typeof end === 'number') runner.later(id, end, () => attempt(n + 1), route.errorKey);
           });
         };
         attempt(1);
@@ -58,13 +60,22 @@ export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactor
         return { threads: { threads: pool.threads, utilization: pool.utilization, queued: pool.queue + modules.waiting } };
       },
       runModule(id, job, route, trace) {
-        modules.push(id, job, route.timeout, route.retries, 1, trace, route.errorKey);
+        modules.push({ id, job, timeout: route.timeout, retries: route.retries, attempt: 1, trace, errorKey: route.errorKey });
+      },
+      // A task's event came: its inline run waiting here goes on, or its parked module job runs again.
+      wake(id) {
+        if (!runner.wake(id)) modules.wake(id);
+      },
+      // A task canceled while its job was parked (or queued) outside the runner: its job goes.
+      async dropQueued(id) {
+        modules.drop(id);
       },
       census() {
         const size = (held as { size?: unknown }).size;
         return {
           queued: observed.queued(),
           running: observed.running(),
+          waiting: runner.waiting + modules.parked,
           ...(typeof size === 'number' ? { held: size } : {}),
           threads: threads.stats(),
         };

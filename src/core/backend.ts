@@ -105,10 +105,16 @@ export interface Backend {
    */
   readonly jobData: 'clone' | 'json';
   /**
-   * Drops the job of a task canceled while queued, where the backend holds one outside this
-   * process (the store has ended the task already; a job left behind is discarded when taken).
+   * Drops the job of a task canceled while its job waited outside a run (queued, between
+   * attempts, or parked for an event), where the backend holds one (the store has ended the
+   * task already; a job left behind is discarded when taken).
    */
   readonly dropQueued?: (id: string) => Promise<void>;
+  /**
+   * A task's awaited event came (the store's `sendEvent` said `woke`): its run goes on, or, when
+   * it ended where it waited (parked), runs again. A backend whose runs cannot wait has none.
+   */
+  readonly wake?: (id: string) => void | Promise<void>;
   /** Where its tasks run, as the dashboard shows it: this process's thread pool, or the worker processes. */
   readonly stats?: () => Promise<BackendStats>;
   /** What it holds now, for the gauges of `metrics` (read at each scrape). */

@@ -14,6 +14,8 @@ export type MonitorKind = 'poll' | 'wait' | 'events';
 export interface BackendCensus {
   readonly queued?: number;
   readonly running?: number;
+  /** Running tasks that wait for an outside event (durable tasks), in this process. */
+  readonly waiting?: number;
   /** Tasks held in the store, live and finished (what `maxTasks` bounds). */
   readonly held?: number;
   /** The worker-thread pool, once it started. */
@@ -72,8 +74,13 @@ export interface RunSpan {
   /** The attempt started running (it may have waited for a slot of its executor). */
   started(): void;
   progress(fraction: number, message: string | undefined): void;
-  /** Ends the span: `outcome` is how the attempt ended; `error` what failed it. */
-  end(outcome: 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'retried', error?: unknown): void;
+  /** A run waits for an outside event (`waitForEvent`). */
+  waiting?(event: string): void;
+  /**
+   * Ends the span: `outcome` is how the attempt ended (`parked`: the run ended where it waits
+   * for an event, and its task runs again when it comes); `error` what failed it.
+   */
+  end(outcome: 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'retried' | 'parked', error?: unknown): void;
 }
 
 /** Traces tasks (implemented on @opentelemetry/api, when an SDK is registered). */

@@ -84,6 +84,12 @@ export interface AsyncApiOptions<Req = unknown> {
    * throws or calls `next(err)`, the problem document answers. Default: none (problem documents).
    */
   errorHandler?: ErrorMiddleware;
+  /** Events a task keeps at most (`waitForEvent`); past it, a sent event gets a `409` problem. Default 100. */
+  maxEvents?: number;
+  /** The largest event body, in bytes, the library parses itself (`POST <monitor>/events/<name>`); larger: `413`. Default 65536 (64 KiB). */
+  maxEventBytes?: number;
+  /** The largest result of a step (`req.task.step()`), as JSON, in bytes; larger fails the step. Default 262144 (256 KiB). */
+  maxStepBytes?: number;
 }
 
 /** worker_threads resource limits of each thread (see Node's `Worker` options). */
@@ -208,6 +214,9 @@ export interface Configuration<Req = unknown> {
   readonly metrics: TaskMetrics | undefined;
   readonly tracing: boolean;
   readonly errorHandler: ErrorMiddleware | undefined;
+  readonly maxEvents: number;
+  readonly maxEventBytes: number;
+  readonly maxStepBytes: number;
   /** The tracer, when `tracing` and @opentelemetry/api is there: set by whoever builds the backend. */
   readonly tracer?: TaskTracer;
 }
@@ -260,6 +269,9 @@ const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metric
   maxReplyBytes: 64 * 1024 * 1024,
   maxRerunBytes: 64 * 1024,
   tracing: true,
+  maxEvents: 100,
+  maxEventBytes: 64 * 1024,
+  maxStepBytes: 256 * 1024,
 };
 
 /** How a value reads in an error message. */
@@ -374,6 +386,9 @@ const optionNames = [
   'metrics',
   'tracing',
   'errorHandler',
+  'maxEvents',
+  'maxEventBytes',
+  'maxStepBytes',
 ] as const;
 
 const metricsMethods = ['submitted', 'rejected', 'finished', 'census', 'monitored'] as const;
@@ -454,6 +469,9 @@ export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configurati
     metrics: metricsOption(given.metrics, 'options.metrics'),
     tracing: booleanOption(pick('tracing'), 'options.tracing'),
     errorHandler: given.errorHandler === undefined ? undefined : errorMiddleware(given.errorHandler, 'options.errorHandler'),
+    maxEvents: count(pick('maxEvents'), 'options.maxEvents'),
+    maxEventBytes: bytes(pick('maxEventBytes'), 'options.maxEventBytes'),
+    maxStepBytes: bytes(pick('maxStepBytes'), 'options.maxStepBytes'),
   };
 }
 

@@ -1,6 +1,8 @@
 import { v4 as uuidv4 } from 'uuid';
 import { ShuttingDownError, StoreUnavailableError, TaskFinishedError, TaskLimitError, TaskNotFoundError } from './errors.js';
 import type { RejectReason, TaskMetrics, TaskTrace, TaskTracer } from './observer.js';
+import type { Backend } from './backend.js';
+import type { DurableLimits } from './durable.js';
 import type { NewTask, TaskListener, TaskStore } from './store.js';
 import { isFinished, type Rerun, type Task } from './task.js';
 
@@ -11,18 +13,25 @@ import { isFinished, type Rerun, type Task } from './task.js';
 export class TaskRegistry {
   readonly #store: TaskStore;
   readonly #onQueuedCancel: ((id: string) => Promise<void>) | undefined;
+  readonly #wake: ((id: string) => void | Promise<void>) | undefined;
   readonly #metrics: TaskMetrics | undefined;
   readonly #tracer: TaskTracer | undefined;
   #closing = false;
 
   /**
-   * `onQueuedCancel` hears of a task canceled while it was queued, after the store ended
-   * it: where its job waits elsewhere (a queue in Redis), it may be dropped there.
+   * `backend.dropQueued` hears of a task canceled while its job waited outside a run (queued,
+   * between attempts, parked), after the store ended it: where its job waits elsewhere (a queue
+   * in Redis), it may be dropped there. `backend.wake` hears of a task whose awaited event came.
    * `observers`: metrics count submits and refusals; a tracer captures each submit's context.
    */
-  constructor(store: TaskStore, onQueuedCancel?: (id: string) => Promise<void>, observers: { metrics?: TaskMetrics | undefined; tracer?: TaskTracer | undefined } = {}) {
+  constructor(
+    store: TaskStore,
+    backend: Pick<Backend, 'dropQueued' | 'wake'> = {},
+    observers: { metrics?: TaskMetrics | undefined; tracer?: TaskTracer | undefined } = {},
+  ) {
     this.#store = store;
-    this.#onQueuedCancel = onQueuedCancel;
+    this.#onQueuedCancel = backend.dropQueued?.bind(backend);
+    this.#wake = backend.wake?.bind(backend);
     this.#metrics = observers.metrics;
     this.#tracer = observers.tracer;
   }
@@ -112,8 +121,24 @@ export class TaskRegistry {
     }
     // Best effort: a job left behind is discarded by whoever takes it, as the task has ended.
     // (Between two attempts, its next attempt's job waits too.)
-    if ((task.status === 'queued' || task.retryAt !== undefined) && this.#onQueuedCancel !== undefined) await this.#onQueuedCancel(id).catch(() => {});
+    // (And while it waited for an event: its job may be parked.)
+    if ((task.status === 'queued' || task.retryAt !== undefined || task.waitingFor !== undefined) && this.#onQueuedCancel !== undefined) {
+      await this.#onQueuedCancel(id).catch(() => {});
+    }
     return canceled;
+  }
+
+  /**
+   * Sends an event (its JSON) to a task `owner` may see: kept for the task's waits of `name`,
+   * and, when the task waits for it, its run goes on (its backend wakes it). With `key`, an
+   * event delivered under that key already is not sent again. Resolves with the task as it is
+   * now. Rejects with `TaskNotFoundError`, `TaskFinishedError` or `EventLimitError`.
+   */
+  async sendEvent(id: string, owner: string | undefined, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>, key?: string): Promise<Task> {
+    await this.get(id, owner);
+    const sent = await this.#store.sendEvent(id, name, json, limits, key);
+    if (sent.woke && this.#wake !== undefined) await this.#wake(id);
+    return this.get(id, owner);
   }
 
   /**

@@ -1,3 +1,5 @@
+import { at, type DurableLimits, type DurableRun } from './durable.js';
+import { TaskDurableRun, type DurableHost } from './durable-run.js';
 import { EffectQueue } from './effect-queue.js';
 import { InvalidArgumentError, ShuttingDownError, TaskCanceledError, TaskTimeoutError } from './errors.js';
 import type { RunSpan, TaskTrace, TaskTracer } from './observer.js';
@@ -46,6 +48,13 @@ export interface ExecutionContext {
    * error's own properties then.
    */
   readonly errorKey?: number | undefined;
+  /** The run's steps and waits (durable tasks), made on first use. */
+  readonly durable: DurableRun;
+  /**
+   * Set by an executor whose runs hold a slot (the inline executor's `concurrency`): a waiting
+   * run gives it back meanwhile, and takes one again before it goes on.
+   */
+  slot: { release(): void; acquire(): Promise<void> } | undefined;
 }
 
 /** Runs jobs of one kind (inline functions, handler modules on threads…). */
@@ -65,68 +74,131 @@ export interface Executor<J> {
   close(): Promise<void>;
 }
 
+/** How a run ends that waits for an event elsewhere: its task runs again when the event comes, or at `until`. */
+export interface Parked {
+  readonly parked: true;
+  readonly until: number | undefined;
+  /** Milliseconds the task has run so far (its timeout counts them). */
+  readonly spent: number;
+}
+
+/** What the runner's tasks need of it beyond the store: wakes, and the limits of durable tasks. */
+interface RunnerHost {
+  readonly store: TaskStore;
+  readonly limits: DurableLimits;
+  readonly waiters: Map<string, () => void>;
+}
+
 /** A task this runner runs: its abort state, and the context its executor gets. */
-class RunningTask extends TaskAbort implements ExecutionContext {
+class RunningTask extends TaskAbort implements ExecutionContext, DurableHost {
   readonly id: string;
-  readonly #store: TaskStore;
+  readonly #host: RunnerHost;
   readonly #timeout: number | undefined;
   readonly #takeOver: boolean;
+  readonly #resume: boolean;
   readonly #deferStart: number;
   readonly errorKey: number | undefined;
+  readonly parkable: boolean;
+  slot: { release(): void; acquire(): Promise<void> } | undefined = undefined;
   #timer: NodeJS.Timeout | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   /** When the work began; whether the store has been told. */
   #startedAt: number | undefined;
-  #startTold = false;
+  #startTold: Promise<void> | undefined;
+  /** Milliseconds run before this run (its earlier runs'), and since when this run counts (not while it waits). */
+  #spentBefore: number;
+  #countingSince: number | undefined;
+  #durable: TaskDurableRun | undefined;
+  // A wait's wake: whether one came, and who waits for it.
+  #woken = false;
+  #wake: (() => void) | undefined;
   /** Its effects after commit, once it queued one. */
   effects: EffectQueue | undefined = undefined;
   /** After a failed attempt that is retried: the wait before the next, in ms. */
   retryIn: number | undefined = undefined;
+  /** Set when the run ended where it waits (see `Parked`). */
+  parked: Parked | undefined = undefined;
   /** Its span, when traced; how its attempt ended, and with what error. */
   span: RunSpan | undefined = undefined;
-  outcome: 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'retried' = 'canceled';
+  outcome: 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'retried' | 'parked' = 'canceled';
   failure: unknown = undefined;
 
   get trace(): Readonly<Record<string, string>> | undefined {
     return this.span?.headers;
   }
 
-  constructor(id: string, store: TaskStore, timeout: number | undefined, takeOver: boolean, deferStart: number, errorKey: number | undefined) {
+  get store(): TaskStore {
+    return this.#host.store;
+  }
+
+  get limits(): DurableLimits {
+    return this.#host.limits;
+  }
+
+  get durable(): TaskDurableRun {
+    return (this.#durable ??= new TaskDurableRun(this));
+  }
+
+  constructor(id: string, host: RunnerHost, options: RunOptions, deferStart: number) {
     super();
     this.id = id;
-    this.#store = store;
-    this.#timeout = timeout;
-    this.#takeOver = takeOver;
+    this.#host = host;
+    this.#timeout = options.timeout;
+    this.#takeOver = options.takeOver === true;
+    this.#resume = options.resume !== undefined;
+    this.#spentBefore = options.resume?.spent ?? 0;
     this.#deferStart = deferStart;
-    this.errorKey = errorKey;
+    this.errorKey = options.errorKey;
+    this.parkable = options.parkable === true;
   }
 
   start(): boolean {
     if (this.aborted) return false;
     this.#startedAt = Date.now();
     this.span?.started();
-    if (this.#deferStart === 0) this.#tellStart();
+    // A resumed run's task runs already: the store has been told.
+    if (this.#resume) this.#startTold = Promise.resolve();
+    else if (this.#deferStart === 0) this.#tellStart();
     else {
       this.#startTimer = setTimeout(() => this.#tellStart(), this.#deferStart);
       this.#startTimer.unref();
     }
-    const timeout = this.#timeout;
-    if (timeout !== undefined) {
-      this.#timer = setTimeout(() => this.abort(new TaskTimeoutError(timeout)), timeout);
-      this.#timer.unref();
-    }
+    this.#count();
     return true;
   }
 
+  // The timeout counts from now, less what the task ran before.
+  #count(): void {
+    this.#countingSince = Date.now();
+    const timeout = this.#timeout;
+    if (timeout === undefined) return;
+    const left = Math.max(0, timeout - this.#spentBefore);
+    this.#timer = setTimeout(() => this.abort(new TaskTimeoutError(timeout)), left);
+    this.#timer.unref();
+  }
+
+  #pause(): void {
+    clearTimeout(this.#timer);
+    if (this.#countingSince !== undefined) this.#spentBefore += Date.now() - this.#countingSince;
+    this.#countingSince = undefined;
+  }
+
+  spent(): number {
+    return this.#spentBefore + (this.#countingSince === undefined ? 0 : Date.now() - this.#countingSince);
+  }
+
   // Tells the store the task runs, once; a task canceled meanwhile (or unknown) aborts.
-  #tellStart(): void {
+  #tellStart(): Promise<void> {
     clearTimeout(this.#startTimer);
-    if (this.#startTold || this.#startedAt === undefined) return;
-    this.#startTold = true;
-    this.#store.start(this.id, this.#startedAt, this.#takeOver).then(
-      (started) => started || this.abort(new TaskCanceledError()),
+    if (this.#startTold !== undefined) return this.#startTold;
+    if (this.#startedAt === undefined) return Promise.resolve();
+    this.#startTold = this.#host.store.start(this.id, this.#startedAt, this.#takeOver).then(
+      (started) => {
+        if (!started) this.abort(new TaskCanceledError());
+      },
       (error: unknown) => this.abort(error),
     );
+    return this.#startTold;
   }
 
   /**
@@ -135,17 +207,17 @@ class RunningTask extends TaskAbort implements ExecutionContext {
    */
   untoldStart(): number | undefined {
     clearTimeout(this.#startTimer);
-    if (this.#startTold) return undefined;
-    this.#startTold = true;
+    if (this.#startTold !== undefined) return undefined;
+    this.#startTold = Promise.resolve();
     return this.#startedAt;
   }
 
   progress(fraction: number, message?: string): void {
     checkProgress(fraction, message);
     if (this.aborted) return;
-    this.#tellStart();
+    void this.#tellStart();
     this.span?.progress(fraction, message);
-    this.#store.progress(this.id, fraction, message).catch(() => {});
+    this.#host.store.progress(this.id, fraction, message).catch(() => {});
   }
 
   untilAborted<T>(promise: Promise<T>): Promise<T> {
@@ -159,10 +231,75 @@ class RunningTask extends TaskAbort implements ExecutionContext {
     (this.effects ??= new EffectQueue()).add(effect);
   }
 
+  async beginWait(event: string): Promise<void> {
+    await this.race(this.#tellStart());
+    this.span?.waiting?.(event);
+    this.#pause();
+    this.#woken = false;
+    this.#host.waiters.set(this.id, () => {
+      this.#woken = true;
+      this.#wake?.();
+    });
+    this.slot?.release();
+  }
+
+  async waitHere(until: number | undefined): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return;
+    }
+    let cancel: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#wake = resolve;
+        if (until !== undefined) cancel = at(until, resolve);
+        stopListening = this.onAbort(() => reject(this.reason));
+      });
+    } finally {
+      this.#wake = undefined;
+      this.#woken = false;
+      cancel?.();
+      stopListening?.();
+    }
+  }
+
+  park(until: number | undefined): void {
+    this.parked = { parked: true, until, spent: this.spent() };
+  }
+
+  async endWait(): Promise<void> {
+    if (this.#host.waiters.get(this.id) !== undefined) this.#host.waiters.delete(this.id);
+    if (this.slot !== undefined) await this.slot.acquire();
+    // Parked: the run ends here; a live one counts its time again.
+    if (this.parked === undefined && !this.aborted) this.#count();
+  }
+
   stopTimer(): void {
-    clearTimeout(this.#timer);
+    this.#pause();
   }
 }
+
+/** How `TaskRunner.run()` runs a job. */
+export interface RunOptions {
+  /** Milliseconds the task may run (over its runs, less the time it waits). */
+  readonly timeout?: number | undefined;
+  /** A task another runner had started and lost, or a next attempt: it is `running` already. */
+  readonly takeOver?: boolean;
+  /** The attempt it is, and its retry policy. */
+  readonly retry?: RetryPlan | undefined;
+  /** What its submit captured of its trace, when traced. */
+  readonly trace?: TaskTrace | undefined;
+  /** Its route's `errorKey`: its failure keeps the error's record. */
+  readonly errorKey?: number | undefined;
+  /** A run may end where it waits for an event (see `Parked`): its job can be run again. */
+  readonly parkable?: boolean;
+  /** A run after a wait: the task runs already, for `spent` ms so far. */
+  readonly resume?: { readonly spent: number } | undefined;
+}
+
+/** How a run ended for its caller: a retry after `number` ms, parked, or done (`undefined`). */
+export type RunEnd = number | Parked | undefined;
 
 /** The attempt a run is, and its task's retry policy. */
 export interface RetryPlan {
@@ -209,7 +346,12 @@ export interface RunnerOptions {
   readonly deferStart?: number;
   /** Traces each attempt of a task that carries a trace (see `TaskTrace`). Default: none. */
   readonly tracer?: TaskTracer;
+  /** The limits of durable tasks' steps and events. Default: `defaultLimits`. */
+  readonly limits?: DurableLimits;
 }
+
+/** The limits of durable tasks by default: 100 events a task, 256 KiB a step's result. */
+export const defaultLimits: DurableLimits = { maxEvents: 100, maxStepBytes: 256 * 1024 };
 
 /**
  * Drives tasks from `queued` to their end in this process: starts their timeouts,
@@ -219,7 +361,10 @@ export interface RunnerOptions {
 export class TaskRunner {
   readonly #store: TaskStore;
   readonly #onError: (error: unknown, taskId: string) => void;
-  readonly #live = new Map<RunningTask, Promise<number | undefined>>();
+  readonly #live = new Map<RunningTask, Promise<RunEnd>>();
+  // The wake of each task that waits here for an event, by id.
+  readonly #waiters = new Map<string, () => void>();
+  readonly #host: RunnerHost;
   readonly #waiting = new Set<Waiting>();
   #draining = false;
   // Effects after commit running now: drain() gives them what is left of its time.
@@ -237,6 +382,22 @@ export class TaskRunner {
     this.#onError = onError;
     this.#deferStart = options.deferStart ?? 0;
     this.#tracer = options.tracer;
+    this.#host = { store, limits: options.limits ?? defaultLimits, waiters: this.#waiters };
+  }
+
+  /** Tasks that wait here for an event now. */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * A task that waits here for an event got it (the store's `sendEvent` said `woke`): its run
+   * goes on. Returns whether one waited here.
+   */
+  wake(id: string): boolean {
+    const wake = this.#waiters.get(id);
+    wake?.();
+    return wake !== undefined;
   }
 
   /** Tasks this runner runs now (their attempts, between start and end). */
@@ -247,24 +408,15 @@ export class TaskRunner {
   /**
    * Runs the job of a queued task to its end. Never rejects: every end is written to
    * the store. Resolves once the executor has settled too (after an abort, once it has
-   * stopped the work). `takeOver` runs a task another runner had started and lost. With
-   * `trace` (what its submit captured) and a tracer, the attempt is a span, and the executor
-   * runs inside it. With `errorKey` (its route's), its failure keeps the error's record.
+   * stopped the work), with how the run ended for the caller: a retry after so many ms, or
+   * `Parked` (it runs again when its event comes). With `options.trace` (what its submit
+   * captured) and a tracer, the attempt is a span, and the executor runs inside it.
    */
-  run<J>(
-    id: string,
-    job: J,
-    executor: Executor<J>,
-    timeout: number | undefined,
-    takeOver = false,
-    retry?: RetryPlan,
-    trace?: TaskTrace,
-    errorKey?: number,
-  ): Promise<number | undefined> {
-    const task = new RunningTask(id, this.#store, timeout, takeOver, this.#deferStart, errorKey);
-    if (trace !== undefined && this.#tracer !== undefined) task.span = this.#tracer.run(id, retry?.attempt ?? 1, trace);
+  run<J>(id: string, job: J, executor: Executor<J>, options: RunOptions = {}): Promise<RunEnd> {
+    const task = new RunningTask(id, this.#host, options, this.#deferStart);
+    if (options.trace !== undefined && this.#tracer !== undefined) task.span = this.#tracer.run(id, options.retry?.attempt ?? 1, options.trace);
     // #run leaves #live itself when it ends, which is after this: it awaits its executor first.
-    const done = this.#run(task, job, executor, retry);
+    const done = this.#run(task, job, executor, options.retry);
     this.#live.set(task, done);
     return done;
   }
@@ -331,7 +483,7 @@ export class TaskRunner {
     clearTimeout(timer);
   }
 
-  async #run<J>(task: RunningTask, job: J, executor: Executor<J>, retry: RetryPlan | undefined): Promise<number | undefined> {
+  async #run<J>(task: RunningTask, job: J, executor: Executor<J>, retry: RetryPlan | undefined): Promise<RunEnd> {
     const { id } = task;
     const stopWatching = this.#store.watch(id, (changed) => {
       if (changed.status === 'canceled') task.abort(new TaskCanceledError());
@@ -346,6 +498,7 @@ export class TaskRunner {
     try {
       const { span } = task;
       const reply = await (span === undefined ? executor.execute(job, task) : span.within(() => executor.execute(job, task)));
+      if (task.parked !== undefined) throw new Error('The run ended where it waits.');
       // A 5xx answer is a failed attempt too, when there is another to come.
       const answeredFailure = reply.status >= 500 ? Object.assign(new Error(`The handler answered ${reply.status}.`), { status: reply.status }) : undefined;
       if (answeredFailure !== undefined && !task.aborted && retry !== undefined && retry.attempt < retry.policy.attempts && retryable(answeredFailure, retry.policy)) {
@@ -361,7 +514,11 @@ export class TaskRunner {
         });
       }
     } catch (error) {
-      if (!task.aborted) ended = this.#failOrRetry(task, error, retry);
+      // A run that parked ends here, whatever its executor made of it: the task runs on later.
+      if (task.parked !== undefined) {
+        task.outcome = 'parked';
+        executor.settleEffects?.(id, false);
+      } else if (!task.aborted) ended = this.#failOrRetry(task, error, retry);
     } finally {
       task.stopTimer();
       stopListening();
@@ -370,7 +527,7 @@ export class TaskRunner {
       this.#live.delete(task);
       task.span?.end(task.outcome, task.failure);
     }
-    return task.retryIn;
+    return task.parked ?? task.retryIn;
   }
 
   // A failed attempt: retried when its plan says so (the task stays running, with the next

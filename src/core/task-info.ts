@@ -1,3 +1,4 @@
+import type { WaitOptions } from './durable.js';
 import type { ExecutionContext } from './runner.js';
 
 /**
@@ -16,6 +17,23 @@ export interface TaskInfo {
    * canceled or times out. An effect that throws goes to `onError`; the next still run.
    */
   afterCommit(effect: () => unknown): void;
+  /**
+   * Runs `fn` once per task, and keeps its result (JSON, at most `maxStepBytes`) with the task: a
+   * later run of the task (a retry, a pickup after a crash, a resume after a wait) gets the kept
+   * result without calling `fn`. `name` is the step's, unique within a run (a `TypeError`
+   * otherwise). A step that throws keeps nothing. Code outside steps runs again on each run.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>>;
+  /**
+   * Waits for an outside event named `name` (1 to 64 characters of `A–Z a–z 0–9 _ . -`), sent
+   * to the task's monitor (`POST <monitor>/events/<name>`) or with `tasks.sendEvent()`: resolves
+   * with its JSON value, or `undefined` once `timeout` ms pass (none: as long as the task is
+   * kept). Events of a name are kept in order, and each wait of the name takes the next; one sent
+   * before the wait is kept for it. While it waits the task holds no thread and no slot: in a
+   * worker thread or a worker process its run ends here, and runs again from the top when the
+   * event comes.
+   */
+  waitForEvent(name: string, options?: WaitOptions): Promise<unknown>;
 }
 
 /** A task's `TaskInfo` in this process, over its runner's context; the signal is made when first asked for. */
@@ -35,5 +53,11 @@ export class ContextTaskInfo implements TaskInfo {
   }
   afterCommit(effect: () => unknown): void {
     this.#context.afterCommit(effect);
+  }
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>> {
+    return this.#context.durable.step(name, fn);
+  }
+  waitForEvent(name: string, options?: WaitOptions): Promise<unknown> {
+    return this.#context.durable.waitForEvent(name, options);
   }
 }

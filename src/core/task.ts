@@ -150,7 +150,11 @@ export function canTransition(from: TaskStatus, to: TaskStatus, ran = false): bo
   }
 }
 
-export function toStatusDocument(task: Task): StatusDocument {
+/**
+ * The status document of a task; with `monitor` (its monitor's URL), a waiting task's
+ * `waitingFor.href` is where its event is sent (`<monitor>/events/<name>`).
+ */
+export function toStatusDocument(task: Task, monitor?: string): StatusDocument {
   // Keys in the documented order; optional ones only when set.
   const document: StatusDocument = { id: task.id, status: task.status } as StatusDocument;
   if (task.progress !== undefined) document.progress = task.progress;
@@ -166,6 +170,7 @@ export function toStatusDocument(task: Task): StatusDocument {
   const { waitingFor } = task;
   if (waitingFor !== undefined && task.status === 'running') {
     document.waitingFor = { event: waitingFor.event, until: waitingFor.until === undefined ? null : new Date(waitingFor.until).toISOString() };
+    if (monitor !== undefined) document.waitingFor.href = `${monitor}/events/${waitingFor.event}`;
   }
   return document;
 }

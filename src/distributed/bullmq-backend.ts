@@ -134,6 +134,15 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           return {};
         }
       },
+      // A task's event came while its job waited delayed (parked): it runs again now. A job not
+      // delayed yet (its run is still ending) is promoted by its worker, which checks the store.
+      async wake(id) {
+        try {
+          await (await tasks.getJob(id))?.promote();
+        } catch {
+          // Not delayed (now or anymore): its worker sees the event.
+        }
+      },
       async dropQueued(id) {
         // Removes the job unless a worker holds it (BullMQ refuses to remove a locked job).
         await tasks.remove(id);

@@ -17,7 +17,19 @@ export interface QueuedTask {
    * the worker keeps the error's record then (it does not know the web's options).
    */
   readonly errorKey?: number;
+  /**
+   * Set by the worker that parked the job (its run waits for an outside event, and the job
+   * waits delayed until the event comes or the wait's deadline): the task runs already, for
+   * `spent` ms so far.
+   */
+  readonly resume?: { readonly spent: number };
 }
+
+/**
+ * How long a job whose wait has no deadline stays delayed at a time: when it comes back without
+ * its event, its run finds it still waiting and parks it again.
+ */
+export const PARK_AT_MOST = 7 * 24 * 60 * 60_000;
 
 /**
  * What a worker's processor throws for a failed attempt that is retried: BullMQ then runs

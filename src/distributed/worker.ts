@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { HandlerModuleError, InvalidOptionError, WorkerCrashedError } from '../core/errors.js';
 import type { TaskMetrics } from '../core/observer.js';
@@ -14,7 +14,7 @@ import { displayName } from '../executors/module-name.js';
 import { RedisStore } from '../stores/redis-store.js';
 import { openTelemetryTracer } from '../tracing/tracer.js';
 import { queueName, redisOptions, storePrefix, type RedisConnection } from './connection.js';
-import { RetryLater, jobName, type QueuedTask } from './queued-task.js';
+import { PARK_AT_MOST, RetryLater, jobName, type QueuedTask } from './queued-task.js';
 import { RedisWatch, isConnectionError } from './redis-watch.js';
 
 /** Options of `startWorker()`. */
@@ -155,21 +155,32 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   const retryDelays = new Map<string, number>();
   const worker = new Worker<QueuedTask, void, string>(
     queue,
-    async (job: Job<QueuedTask>) => {
+    async (job: Job<QueuedTask>, token?: string) => {
       // The queue is this library's own; what else is on it is not for this worker to run.
       if (job.name !== jobName) throw new UnrecoverableError(`Job "${job.name}" is not a task of express-async-api`);
-      const { taskId, job: moduleJob, timeout, retries, trace } = job.data;
+      const { taskId, job: moduleJob, timeout, retries, trace, resume } = job.data;
       const errorKey = errorKeyOf(job);
       const refused = gate(moduleJob.module);
       if (refused !== undefined) return fail(taskId, new HandlerModuleError(refused), errorKey);
       const plan = retries === undefined ? undefined : { attempt: job.attemptsMade + 1, policy: { ...retries, retryOn: undefined } };
-      // A later attempt whose task ended meanwhile (a cancel that could not take the job back).
-      if (job.attemptsMade > 0 && (await store.get(taskId))?.status !== 'running') return;
+      // A later attempt or a resumed run whose task ended meanwhile (a cancel that could not take the job back).
+      if ((job.attemptsMade > 0 || resume !== undefined) && (await store.get(taskId))?.status !== 'running') return;
       // BullMQ hands a job to one worker at a time; a task already running was lost by another.
-      const retryIn = await runner.run(taskId, moduleJob, executor, timeout, true, plan, trace, errorKey);
-      if (retryIn !== undefined && job.id !== undefined) {
-        retryDelays.set(job.id, retryIn);
+      const end = await runner.run(taskId, moduleJob, executor, { timeout, takeOver: true, retry: plan, trace, errorKey, parkable: true, resume });
+      if (typeof end === 'number' && job.id !== undefined) {
+        retryDelays.set(job.id, end);
         throw new RetryLater();
+      }
+      if (typeof end === 'object') {
+        // Parked: the job waits delayed, holding no worker slot, until the event comes (the web
+        // process that takes it promotes the job) or the wait's deadline.
+        await job.updateData({ ...job.data, resume: { spent: end.spent } });
+        await job.moveToDelayed(Math.min(end.until ?? Infinity, Date.now() + PARK_AT_MOST), token);
+        // Its event may have come while the run ended, before the job was delayed: the
+        // promote then found no delayed job. The store says so: it waits no more.
+        const task = await store.get(taskId);
+        if (task?.status === 'running' && task.waitingFor === undefined) await job.promote().catch(() => {});
+        throw new DelayedError();
       }
     },
     {

@@ -30,18 +30,51 @@ export class InlineExecutor implements Executor<InlineJob> {
         resolve();
       }),
     ));
-    if (this.#running < this.#concurrency) this.#running++;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const turn = this.#acquire();
+    if (turn !== undefined) await turn;
+    let held = true;
+    if (this.#concurrency !== Infinity) {
+      // A run that waits for an outside event gives its slot back meanwhile.
+      context.slot = {
+        release: () => {
+          if (!held) return;
+          held = false;
+          this.#release();
+        },
+        acquire: async () => {
+          if (held) return;
+          const again = this.#acquire();
+          if (again !== undefined) await again;
+          held = true;
+        },
+      };
+    }
     try {
       // Aborted while it waited: the runner has already ended the task with the abort's
       // reason, and the slot passes on untouched.
       if (!context.start()) throw new Error('The task was aborted before it started.');
       return await context.untilAborted(job(context));
     } finally {
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#running--;
-      else next();
+      if (held) {
+        held = false;
+        this.#release();
+      }
     }
+  }
+
+  #acquire(): Promise<void> | undefined {
+    if (this.#running < this.#concurrency) {
+      this.#running++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  // Frees a slot: the next job waiting for one takes it.
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#running--;
+    else next();
   }
 
   async close(): Promise<void> {}

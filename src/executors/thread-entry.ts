@@ -16,7 +16,8 @@ import { displayName } from './module-name.js';
 import { traceContextOf } from '../tracing/within.js';
 import type { TaskInfo } from '../core/task-info.js';
 import { buildRequest, responsePrototype } from './thread-express.js';
-import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
+import { tag, type DurableCall, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
+import { checkEventName, checkStepName, checkWaitOptions, fromJson, toJson, type WaitOptions } from '../core/durable.js';
 
 // Progress from a CPU loop may come a million times a second; the monitor needs a few.
 const PROGRESS_INTERVAL = 20;
@@ -27,10 +28,19 @@ const post = (message: FromThread, transfer?: readonly object[]): void => parent
 const running = new Map<string, TaskOnThread>();
 // The tasks that succeeded here with effects, waiting for the pool's word: was it stored?
 const committing = new Map<string, (committed: boolean) => void>();
+// The answers awaited from the main thread, by call number.
+const calls = new Map<number, { resolve: (message: Extract<ToThread, { type: 'durable' }>) => void }>();
+let nextCall = 0;
 
 // This thread's channel for aborts, handed to the pool once.
 const { port1: aborts, port2 } = new MessageChannel();
 aborts.on('message', (message: ToThread) => {
+  if (message.type === 'durable') {
+    const call = calls.get(message.call);
+    calls.delete(message.call);
+    call?.resolve(message);
+    return;
+  }
   if (message.type === 'abort') {
     running.get(message.taskId)?.abort(fromErrorShape(message.reason));
     return;
@@ -89,6 +99,7 @@ class TaskOnThread implements TaskInfo {
 
   constructor(id: string) {
     this.id = id;
+    this.parked = new Promise<void>((resolve) => (this.#park = resolve));
   }
 
   /** Made on first use: most handlers never look at their signal. */
@@ -110,6 +121,48 @@ class TaskOnThread implements TaskInfo {
       this.#timer.unref();
     }
   };
+
+  // The names of this run's steps, and what it awaits from the main thread.
+  readonly #steps = new Set<string>();
+  /** Resolves when the run parks: a wait whose event has not come, and the run ends here. */
+  readonly parked: Promise<void>;
+  #park!: () => void;
+
+  /** `fn`'s result: kept from an earlier run of the task (the main thread keeps the record), or `fn` run now and its result kept. */
+  step = async <T>(name: string, fn: () => T | Promise<T>): Promise<Awaited<T>> => {
+    checkStepName(name);
+    if (typeof fn !== 'function') throw new TypeError(`step("${name}") takes a function`);
+    if (this.#steps.has(name)) throw new TypeError(`step("${name}") ran already in this run: each step of a task needs a name of its own`);
+    this.#steps.add(name);
+    const kept = (await this.#ask({ op: 'lookUp', name })).value;
+    if (typeof kept === 'string') return fromJson(kept) as Awaited<T>;
+    const json = toJson(await fn(), `The result of step "${name}"`);
+    await this.#ask({ op: 'keep', name, json });
+    return fromJson(json) as Awaited<T>;
+  };
+
+  /** The next event named `name` (its value), or `undefined` once `timeout` ms pass. */
+  waitForEvent = async (name: string, options?: WaitOptions): Promise<unknown> => {
+    checkEventName(name, 'waitForEvent()');
+    const answer = await this.#ask({ op: 'await', name, timeout: checkWaitOptions(options) });
+    if (answer.parked === true) {
+      // The run ends here: this wait never answers (the task runs again, from the top).
+      this.#park();
+      return new Promise(() => {});
+    }
+    return typeof answer.value === 'string' ? fromJson(answer.value) : undefined;
+  };
+
+  // Asks the main thread, and waits for its answer; rejects with the error it gives.
+  async #ask(request: DurableCall): Promise<Extract<ToThread, { type: 'durable' }>> {
+    const call = ++nextCall;
+    const answer = await new Promise<Extract<ToThread, { type: 'durable' }>>((resolve) => {
+      calls.set(call, { resolve });
+      post({ [tag]: 'durable', taskId: this.id, call, request });
+    });
+    if (answer.error !== undefined) throw fromErrorShape(answer.error);
+    return answer;
+  }
 
   /** Effects after commit: they wait here until the pool says the task's success was stored. */
   effects: EffectQueue | undefined = undefined;
@@ -172,6 +225,21 @@ function failed(error: unknown, keepErrors: boolean): ThreadResult {
   return { ok: false, error: shape };
 }
 
+// The run's end: the handler's, or the park of a wait whose event has not come (the task runs
+// again when it comes; the capture closes, as for a client gone, so that nothing of this run
+// writes on).
+const PARKED: unique symbol = Symbol('parked');
+
+async function untilParked<T>(task: TaskOnThread, run: Promise<T>, onPark?: () => void): Promise<T | typeof PARKED> {
+  return Promise.race<T | typeof PARKED>([
+    run,
+    task.parked.then(() => {
+      onPark?.();
+      return PARKED;
+    }),
+  ]);
+}
+
 export default async function runThreadTask({ job, taskId, trace, keepErrors }: ThreadTask): Promise<ThreadResult> {
   const task = new TaskOnThread(taskId);
   running.set(taskId, task);
@@ -182,7 +250,8 @@ export default async function runThreadTask({ job, taskId, trace, keepErrors }: 
     if (job.kind === 'call') {
       // A task defined in code: (input, task), and its return value as the answer.
       post({ [tag]: 'started', taskId, threadId });
-      const value: unknown = await within(() => (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task));
+      const value = await untilParked(task, Promise.resolve(within(() => (handler as unknown as CodeTaskFunction<unknown, unknown>)(job.input, task))));
+      if (value === PARKED) return { ok: true, parked: true };
       return await succeeded(task, jsonReply(value, job.maxReplyBytes));
     }
     const prototype = responsePrototype(job.module, job.settings);
@@ -192,7 +261,9 @@ export default async function runThreadTask({ job, taskId, trace, keepErrors }: 
     const { statusCode, headers } = job.response;
     const capture = createCapture(prototype, { req, statusCode, headers, maxBytes: job.maxReplyBytes });
     task.whenAborted(() => capture.abort());
-    return await succeeded(task, await within(() => runHandler(handler, req, capture)));
+    const reply = await untilParked(task, within(() => runHandler(handler, req, capture)), () => capture.abort());
+    if (reply === PARKED) return { ok: true, parked: true };
+    return await succeeded(task, reply);
   } catch (error) {
     return failed(error, keepErrors === true);
   } finally {

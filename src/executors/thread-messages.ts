@@ -28,7 +28,9 @@ export type ThreadResult =
    * the task went on until the pool's word (`commit` or `discard`) and its effects were done.
    */
   | { readonly ok: true; readonly replied: true }
-  | { readonly ok: false; readonly error: ErrorShape };
+  | { readonly ok: false; readonly error: ErrorShape }
+  /** The handler waits for an outside event: the run ends here, and runs again when it comes. */
+  | { readonly ok: true; readonly parked: true };
 
 /** The key that marks our messages among others a handler module may post. */
 export const tag = 'expressAsyncApi';
@@ -42,7 +44,18 @@ export type FromThread =
   /** A success with effects to come: the reply, before the task ends. */
   | { readonly [tag]: 'reply'; readonly taskId: string; readonly reply: Reply }
   /** An effect after commit threw (the next ones still run). */
-  | { readonly [tag]: 'effect-error'; readonly taskId: string; readonly error: ErrorShape };
+  | { readonly [tag]: 'effect-error'; readonly taskId: string; readonly error: ErrorShape }
+  /** A step or a wait asks the task's durable record (see `DurableCall`); the answer comes on the thread's channel. */
+  | { readonly [tag]: 'durable'; readonly taskId: string; readonly call: number; readonly request: DurableCall };
+
+/**
+ * What a handler's `step()` and `waitForEvent()` ask of the main thread, which keeps the task's
+ * record: a step's kept result (`lookUp`), to keep one (`keep`), the next event of a name (`await`).
+ */
+export type DurableCall =
+  | { readonly op: 'lookUp'; readonly name: string }
+  | { readonly op: 'keep'; readonly name: string; readonly json: string }
+  | { readonly op: 'await'; readonly name: string; readonly timeout: number | undefined };
 
 /**
  * Main → thread, on the thread's channel: a task aborted (canceled, timed out, shut down);
@@ -50,4 +63,9 @@ export type FromThread =
  */
 export type ToThread =
   | { readonly type: 'abort'; readonly taskId: string; readonly reason: ErrorShape }
-  | { readonly type: 'commit' | 'discard'; readonly taskId: string };
+  | { readonly type: 'commit' | 'discard'; readonly taskId: string }
+  /**
+   * The answer to a `DurableCall`: a step's kept JSON (or `undefined`: none), an event's JSON
+   * (`null`: the wait timed out), `parked` (the run ends here), or the error it failed with.
+   */
+  | { readonly type: 'durable'; readonly taskId: string; readonly call: number; readonly value?: string | null; readonly parked?: true; readonly error?: ErrorShape };

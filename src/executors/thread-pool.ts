@@ -1,12 +1,13 @@
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ModuleJob } from '../core/backend.js';
-import { TransferError, WorkerCrashedError, fromErrorShape, toErrorShape } from '../core/errors.js';
+import { parked } from '../core/durable.js';
+import { TransferError, WorkerCrashedError, fromErrorShape, toErrorShape, type ErrorShape } from '../core/errors.js';
 import type { ThreadPoolStats } from '../core/observer.js';
 import type { ThreadConfiguration } from '../core/options.js';
 import type { ExecutionContext, Executor } from '../core/runner.js';
 import type { Reply } from '../core/task.js';
-import { tag, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
+import { tag, type DurableCall, type FromThread, type ThreadResult, type ThreadTask, type ToThread } from './thread-messages.js';
 
 // Built as an entry point of its own, next to this module's bundle.
 const threadEntry = new URL('./thread-entry.js', import.meta.url);
@@ -135,8 +136,33 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       case 'effect-error':
         this.#onPoolError(fromErrorShape(message.error), message.taskId);
         break;
+      case 'durable':
+        void this.#durable(message.taskId, message.call, message.request);
+        break;
       default:
       // A message a handler module posted itself: not ours.
+    }
+  }
+
+  // A handler's step or wait, answered from its task's record on the thread's channel.
+  async #durable(taskId: string, call: number, request: DurableCall): Promise<void> {
+    const task = this.#tasks.get(taskId);
+    const channel = task?.thread === undefined ? undefined : this.#channels.get(task.thread);
+    if (task === undefined || channel === undefined) return;
+    const answer = (fields: { value?: string | null; parked?: true; error?: ErrorShape }): void =>
+      channel.postMessage({ type: 'durable', taskId, call, ...fields } satisfies ToThread);
+    try {
+      const { durable } = task.context;
+      if (request.op === 'lookUp') answer({ value: (await durable.lookUp(request.name)) ?? undefined });
+      else if (request.op === 'keep') {
+        await durable.keep(request.name, request.json);
+        answer({});
+      } else {
+        const value = await durable.awaitEvent(request.name, request.timeout);
+        answer(value === parked ? { parked: true } : { value });
+      }
+    } catch (error) {
+      answer({ error: toErrorShape(error) });
     }
   }
 
@@ -174,6 +200,8 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
       if (!('ok' in result)) return result;
       if (result.ok) {
         if ('reply' in result) return result.reply;
+        // The run waits for an event: the runner knows (the task parked), and ends the run.
+        if ('parked' in result) throw new Error('The run ended where it waits for an event.');
         throw new WorkerCrashedError('the thread ended the task without its reply');
       }
       throw fromErrorShape(result.error);

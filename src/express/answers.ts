@@ -25,12 +25,12 @@ function sendText(res: ServerResponse, status: number, type: string, text: strin
 // that need no escaping (an id the registry made, a status, a date), so it is written
 // directly; the date of the last one is reused, as submits come many a millisecond.
 let lastCreated = { at: NaN, iso: '' };
-function statusJson(task: Task): string {
+function statusJson(task: Task, monitor: string): string {
   if (task.status === 'queued' && task.progress === undefined && task.message === undefined && task.attempts === undefined) {
     if (task.createdAt !== lastCreated.at) lastCreated = { at: task.createdAt, iso: new Date(task.createdAt).toISOString() };
     return `{"id":"${task.id}","status":"queued","createdAt":"${lastCreated.iso}"}`;
   }
-  return JSON.stringify(toStatusDocument(task));
+  return JSON.stringify(toStatusDocument(task, monitor));
 }
 
 /**
@@ -60,12 +60,12 @@ export function sendAccepted(
 ): void {
   res.setHeader('Location', monitor);
   res.setHeader('Retry-After', String(config.retryAfter));
-  sendText(res, 202, 'application/json; charset=utf-8', statusJson(task), headers);
+  sendText(res, 202, 'application/json; charset=utf-8', statusJson(task, monitor), headers);
 }
 
 /** The status document with a given status (the answer to a cancel). */
-export function sendStatusDocument(res: ServerResponse, status: number, task: Task): void {
-  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(toStatusDocument(task)), undefined);
+export function sendStatusDocument(res: ServerResponse, status: number, task: Task, monitor?: string): void {
+  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(toStatusDocument(task, monitor)), undefined);
 }
 
 /** An RFC 9457 problem document. */

@@ -22,6 +22,7 @@ import { TaskAdmin } from '../core/admin.js';
 import { createDashboard, type DashboardOptions } from '../dashboard/router.js';
 import { openTelemetryTracer } from '../tracing/tracer.js';
 import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '../core/task.js';
+import { checkEventName, toJson } from '../core/durable.js';
 import { checkHandlerModule, moduleUrl } from '../executors/module-check.js';
 import type { ReplayRequest } from '../capture/replay.js';
 import { answerError, answerWhenSettled, sendAccepted } from './answers.js';
@@ -95,6 +96,14 @@ export interface AsyncApi {
   /** Cancels a queued or running task, as `DELETE` on its monitor; rejects with `TaskNotFoundError` or `TaskFinishedError`. */
   cancel(id: string, options?: { owner?: string }): Promise<StatusDocument>;
   /**
+   * Sends an event to a task, as `POST <monitor>/events/<name>`: `value` (JSON; `null` for none)
+   * goes to its next `waitForEvent(name)`, now or when it waits. With `idempotencyKey`, an event
+   * sent under that key already is not sent again. Resolves with the task's status document;
+   * rejects with `TaskNotFoundError` (or another owner's), `TaskFinishedError`, `EventLimitError`
+   * (`maxEvents`), or `InvalidArgumentError`.
+   */
+  sendEvent(id: string, name: string, value: unknown, options?: { owner?: string; idempotencyKey?: string }): Promise<StatusDocument>;
+  /**
    * The dashboard: a page and its JSON API for every task of every owner (list, search,
    * cancel, delete, run again, numbers per route, live changes), to mount where operators
    * reach it: `app.use('/admin/tasks', requireAdmin, tasks.dashboard())`. By default only
@@ -119,7 +128,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
   const tracer = resolved.tracing ? openTelemetryTracer() : undefined;
   const config = tracer === undefined ? resolved : { ...resolved, tracer };
   const backend = (config.backend ?? memoryBackend())(config);
-  const registry = new TaskRegistry(backend.store, backend.dropQueued?.bind(backend), { metrics: config.metrics, tracer });
+  const registry = new TaskRegistry(backend.store, backend, { metrics: config.metrics, tracer });
   const stopCensus = backend.census === undefined ? undefined : config.metrics?.census(backend.census);
   const errors = new ErrorHandlers(config.errorHandler, config.maxReplyBytes, config.onError);
 
@@ -286,6 +295,9 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     return owner;
   };
 
+  // A task's monitor, relative to where tasks.router is mounted (as a definition's handle.location).
+  const monitorOf = (id: string): string => `${config.statusPath}/${encodeURIComponent(id)}`;
+
   let closing: Promise<void> | undefined;
   return {
     asyncApi,
@@ -300,7 +312,7 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     },
     async get(id, getOptions) {
       try {
-        return toStatusDocument(await registry.get(id, ownerOption(getOptions, 'get()')));
+        return toStatusDocument(await registry.get(id, ownerOption(getOptions, 'get()')), monitorOf(id));
       } catch (error) {
         if (error instanceof TaskNotFoundError) return undefined;
         throw error;
@@ -308,10 +320,26 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
     },
     async wait(id, waitOptions) {
       const timeout = waitOptions?.timeout === undefined ? 30_000 : milliseconds(waitOptions.timeout, 'wait() options.timeout');
-      return toStatusDocument(await registry.settled(id, ownerOption(waitOptions, 'wait()'), timeout, waitOptions?.signal));
+      return toStatusDocument(await registry.settled(id, ownerOption(waitOptions, 'wait()'), timeout, waitOptions?.signal), monitorOf(id));
     },
     async cancel(id, cancelOptions) {
-      return toStatusDocument(await registry.cancel(id, ownerOption(cancelOptions, 'cancel()')));
+      return toStatusDocument(await registry.cancel(id, ownerOption(cancelOptions, 'cancel()')), monitorOf(id));
+    },
+    async sendEvent(id, name, value, sendOptions) {
+      checkEventName(name, 'sendEvent()');
+      if (value === undefined) throw new InvalidArgumentError('sendEvent() takes a JSON value; use null for an event without one');
+      let json: string;
+      try {
+        json = toJson(value, 'sendEvent()\'s value');
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+      const key = sendOptions?.idempotencyKey;
+      if (key !== undefined && (typeof key !== 'string' || key === '' || key.length > 255)) {
+        throw new InvalidArgumentError(`sendEvent() options.idempotencyKey must be a string of 1 to 255 characters, got ${describe(key)}`);
+      }
+      const task = await registry.sendEvent(id, ownerOption(sendOptions, 'sendEvent()'), name, json, config, key === undefined ? undefined : `${name} ${key}`);
+      return toStatusDocument(task, monitorOf(id));
     },
     router: createStatusRouter(registry, config, errors),
     dashboard(dashboardOptions) {

@@ -41,7 +41,7 @@ function toReplyDocument(reply: Reply): ReplyDocument {
 }
 
 function doneDocument(task: Task, monitor: string, config: AnswerSettings & Pick<Configuration, 'heartbeat'>, answered: Reply | undefined): DoneDocument {
-  const document: DoneDocument = toStatusDocument(task);
+  const document: DoneDocument = toStatusDocument(task, monitor);
   const reply = task.status === 'succeeded' ? task.reply! : answered;
   if (reply !== undefined) document.reply = toReplyDocument(reply);
   else document.problem = toProblemDocument(task.problem ?? canceledProblem, monitor, config.exposeErrors);
@@ -91,7 +91,7 @@ export async function streamTask(
     } else {
       // A store may tell of a task as it already was (one that reads it as the watch starts):
       // an event goes out only when the document changed.
-      const data = JSON.stringify(toStatusDocument(latest));
+      const data = JSON.stringify(toStatusDocument(latest, monitor));
       if (data === last) return;
       last = data;
       res.write(`event: progress\ndata: ${data}\n\n`);

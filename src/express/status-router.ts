@@ -10,6 +10,7 @@ import type { ErrorHandlers } from './error-handler.js';
 import { streamTask } from './event-stream.js';
 import { parsePrefer, preferredWait } from './prefer.js';
 import { monitorLocation } from './location.js';
+import { eventKeyOf, eventNameOf, eventOf } from './send-event.js';
 import { ownerOf } from './owner.js';
 
 const allowed = 'GET, HEAD, DELETE';
@@ -52,8 +53,12 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
   return function asyncApiStatus(req: Request, res: Response, next: NextFunction): void {
     const { path } = req;
     if (!path.startsWith(prefix)) return next();
-    const raw = path.endsWith('/') ? path.slice(prefix.length, -1) : path.slice(prefix.length);
-    if (raw.includes('/')) return next();
+    const rest = path.endsWith('/') ? path.slice(prefix.length, -1) : path.slice(prefix.length);
+    // <id>, or <id>/events/<name> (an event for a waiting task).
+    const parts = rest.split('/');
+    if (parts.length !== 1 && !(parts.length === 3 && parts[1] === 'events')) return next();
+    const raw = parts[0]!;
+    const event = parts[2];
     const id = decodeId(raw);
     // Its own URL, as every answer of the task names it (a broken id has none to build).
     let monitor = `${req.baseUrl}${prefix}${raw}`;
@@ -62,6 +67,14 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
       if (id === undefined) throw new TaskNotFoundError(raw);
       monitor = monitorLocation(req, config, id);
       const owner = ownerOf(req, config);
+      if (event !== undefined) {
+        if (req.method !== 'POST') return methodNotAllowed('POST', 'An event is sent with POST.');
+        // Scoped to the owner, as a cancel.
+        const name = eventNameOf(event);
+        const json = await eventOf(req, config.maxEventBytes);
+        const task = await registry.sendEvent(id, owner, name, json, config, eventKeyOf(req, name));
+        return sendStatusDocument(res, 202, task, monitor);
+      }
       if (req.method === 'GET' || req.method === 'HEAD') {
         if (req.method === 'GET' && req.get('accept')?.includes('text/event-stream')) {
           observe(res, 'events', id);
@@ -84,22 +97,19 @@ export function createStatusRouter(registry: TaskRegistry, config: Configuration
         return answerWhenSettled(res, req, settled, wait, monitor, config, { 'Preference-Applied': `wait=${wait}`, Vary: 'Prefer' }, claim, failure);
       }
       if (req.method === 'DELETE') {
-        return sendStatusDocument(res, 200, await registry.cancel(id, owner));
+        return sendStatusDocument(res, 200, await registry.cancel(id, owner), monitor);
       }
+      methodNotAllowed(allowed, `A task monitor answers ${allowed}.`);
+    };
+
+    const methodNotAllowed = (methods: string, detail: string): void =>
       sendProblem(
         res,
-        {
-          status: 405,
-          type: problemTypes.methodNotAllowed,
-          title: 'Method not allowed',
-          detail: `A task monitor answers ${allowed}.`,
-          expose: true,
-        },
+        { status: 405, type: problemTypes.methodNotAllowed, title: 'Method not allowed', detail, expose: true },
         monitor,
         config,
-        { Allow: allowed },
+        { Allow: methods },
       );
-    };
 
     // Unknown, finished, store unreachable: answers about the task. Anything else is the app's.
     answer().catch((error: unknown) => answerError(res, next, error, monitor, config));

@@ -107,6 +107,9 @@ class OpenTelemetryTracer implements TaskTracer {
       progress(fraction, message) {
         if (!ended) span.addEvent('progress', message === undefined ? { fraction } : { fraction, message });
       },
+      waiting(event) {
+        if (!ended) span.addEvent('waiting', { event });
+      },
       end(outcome, error) {
         ended = true;
         span.setAttribute(attributes.outcome, outcome);

@@ -231,7 +231,7 @@ describe.each(expressVersions)('durable tasks, %s', (_name, express) => {
     expect(waiting.body.waitingFor).toMatchObject({ event: 'approval', until: null });
     // One thread in the pool, and it is free: another task runs to its end meanwhile.
     const other = await request(app).post('/echo/7').send({ n: 1 }).expect(202);
-    expect((await untilEnded(app, other.headers.location)).status).toBe(200);
+    expect((await untilEnded(app, other.headers.location as string)).status).toBe(200);
     expect(lines(log)).toEqual(['run', 'quote']);
     await request(app).post(waiting.body.waitingFor.href).send({ approved: true }).expect(202);
     const done = await untilEnded(app, location);
@@ -277,7 +277,7 @@ describe.each(expressVersions)('durable tasks, %s', (_name, express) => {
     });
     for (const path of ['/twice-inline', '/twice-thread']) {
       const submitted = await request(app).post(path).expect(202);
-      const done = await untilEnded(app, submitted.headers.location);
+      const done = await untilEnded(app, submitted.headers.location as string);
       expect(done.status).toBe(500);
       expect(done.body.detail).toMatch(/step\("same"\) ran already in this run/);
     }
@@ -314,7 +314,7 @@ describe.each(expressVersions)('durable tasks, %s', (_name, express) => {
       }, { retries: { attempts: 2, backoff: { type: 'fixed', delay: 0 } } })),
     );
     const submitted = await request(app).post('/charge').expect(202);
-    const done = await untilEnded(app, submitted.headers.location);
+    const done = await untilEnded(app, submitted.headers.location as string);
     expect(done.body).toEqual({ charged: 1 });
     expect(calls).toEqual({ charge: 1, attempts: 2 });
   });

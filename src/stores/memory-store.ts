@@ -544,9 +544,10 @@ export class MemoryStore implements TaskStore {
   async sendEvent(id: string, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>, key?: string): Promise<SentEvent> {
     const task = this.#tasks.get(id);
     if (task === undefined) throw new TaskNotFoundError(id);
+    // A repeat of a key delivered already is answered as delivered, even once the task ended.
+    if (key !== undefined && task.kept?.keys?.has(key) === true) return { kept: false, woke: false };
     if (task.status !== 'queued' && task.status !== 'running') throw new TaskFinishedError(id, task.status, 'events go to queued and running tasks only');
     const durable = task.durable;
-    if (key !== undefined && durable.keys?.has(key) === true) return { kept: false, woke: false };
     if (durable.count >= limits.maxEvents) throw new EventLimitError(id, limits.maxEvents);
     let list = durable.events.get(name);
     if (list === undefined) durable.events.set(name, (list = []));

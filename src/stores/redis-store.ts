@@ -346,10 +346,11 @@ const scripts = {
       local id = ARGV[3]
       local key, task = load(id)
       if not task or expired(task, tonumber(ARGV[8])) then return {'unknown'} end
-      if task.s ~= 'queued' and task.s ~= 'running' then return {'finished', task.s} end
       local dkey = P .. 'd:' .. id
       local eventKey = ARGV[7]
+      -- A repeat of a key delivered already is answered as delivered, even once the task ended.
       if eventKey ~= '' and redis.call('HEXISTS', dkey, 'k:' .. eventKey) == 1 then return {'repeat', 0} end
+      if task.s ~= 'queued' and task.s ~= 'running' then return {'finished', task.s} end
       local count = tonumber(redis.call('HGET', dkey, 'n') or '0')
       if count >= tonumber(ARGV[6]) then return {'limit'} end
       local name = ARGV[4]

@@ -40,6 +40,30 @@ describe('examples/basic (the demo)', () => {
   });
 });
 
+describe('examples/approval', () => {
+  it('waits for an approval sent to its monitor, then refunds once', async () => {
+    const example = startExample('examples/approval/server.js');
+    try {
+      const base = await example.url;
+      const submitted = await fetch(`${base}/refunds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ order: 7 }) });
+      expect(submitted.status).toBe(202);
+      const location = submitted.headers.get('location')!;
+      let waiting: { waitingFor?: { href: string } } = {};
+      for (let polls = 0; polls < 2_000 && waiting.waitingFor === undefined; polls++) waiting = (await (await fetch(base + location)).json()) as typeof waiting;
+      expect(waiting.waitingFor?.href).toBe(`${location}/events/approval`);
+      const approved = await fetch(base + waiting.waitingFor!.href, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"approved":true}' });
+      expect(approved.status).toBe(202);
+      const answer = await untilDone(base + location);
+      expect(answer.status).toBe(201);
+      expect(await answer.json()).toEqual({ refunded: 42, order: 7 });
+      expect(example.output().match(/billing: quote/g)).toHaveLength(1);
+      expect(example.output().match(/billing: refund/g)).toHaveLength(1);
+    } finally {
+      example.child.kill('SIGTERM');
+    }
+  });
+});
+
 describe('examples/worker-threads', () => {
   it('hashes on a worker thread while /health answers, and replays the result', async () => {
     const example = startExample('examples/worker-threads/server.js');

@@ -472,6 +472,8 @@ export class TaskRunner {
       timer = setTimeout(resolve, timeout);
       timer.unref();
     });
+    // Runs that wait for an outside event would wait out the whole timeout: they end now.
+    for (const task of this.#live.keys()) if (this.#waiters.has(task.id)) task.abort(new ShuttingDownError('The server shut down while the task waited for an event.'));
     if (this.#live.size > 0) {
       await Promise.race([Promise.all(this.#live.values()), deadline]);
       const reason = new ShuttingDownError('The server shut down before the task finished.');

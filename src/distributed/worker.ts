@@ -6,9 +6,9 @@ import { Redis } from 'ioredis';
 import { HandlerModuleError, InvalidOptionError, WorkerCrashedError } from '../core/errors.js';
 import type { TaskMetrics } from '../core/observer.js';
 import { observeStore } from '../core/observed-store.js';
-import { booleanOption, checkKeys, count, describe, functionOption, metricsOption, resolveOptions, type ThreadOptions } from '../core/options.js';
+import { booleanOption, bytes, checkKeys, count, describe, functionOption, metricsOption, resolveOptions, type ThreadOptions } from '../core/options.js';
 import { problemFromError } from '../core/problem.js';
-import { TaskRunner } from '../core/runner.js';
+import { TaskRunner, defaultLimits } from '../core/runner.js';
 import { ThreadPoolExecutor } from '../executors/thread-pool.js';
 import { displayName } from '../executors/module-name.js';
 import { RedisStore } from '../stores/redis-store.js';
@@ -49,6 +49,8 @@ export interface StartWorkerOptions {
    * registered here: a child of its submit's span, in the web process. Default `true`.
    */
   tracing?: boolean;
+  /** The largest result of a step (`req.task.step()`), as JSON, in bytes: as `createAsyncApi()`'s option. Default 262144 (256 KiB). */
+  maxStepBytes?: number;
 }
 
 /** A running worker process's part: `close()` it to stop taking tasks. */
@@ -109,7 +111,7 @@ function errorKeyOf(job: Job<QueuedTask> | undefined): number | undefined {
  * check gives the task to another worker process, which runs it again: at least once.
  */
 export async function startWorker(options: StartWorkerOptions): Promise<TaskWorker> {
-  const given = checkKeys(options, ['connection', 'queue', 'concurrency', 'allow', 'workerOptions', 'threads', 'onError', 'metrics', 'tracing'], 'startWorker options');
+  const given = checkKeys(options, ['connection', 'queue', 'concurrency', 'allow', 'workerOptions', 'threads', 'onError', 'metrics', 'tracing', 'maxStepBytes'], 'startWorker options');
   const connection = redisOptions(given.connection, 'startWorker options.connection');
   const queue = queueName(given.queue, 'startWorker options.queue');
   const concurrency = given.concurrency === undefined ? 1 : count(given.concurrency, 'startWorker options.concurrency');
@@ -127,6 +129,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   });
   const metrics = metricsOption(given.metrics, 'startWorker options.metrics');
   const tracing = given.tracing === undefined ? true : booleanOption(given.tracing, 'startWorker options.tracing');
+  const limits = { ...defaultLimits, ...(given.maxStepBytes === undefined ? {} : { maxStepBytes: bytes(given.maxStepBytes, 'startWorker options.maxStepBytes') }) };
 
   // A lost connection is said once, as what it is, and its return once; other errors of the
   // worker itself go to onError.
@@ -141,7 +144,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<TaskWork
   const { store } = observeStore(new RedisStore({ client, prefix: storePrefix(queue) }), metrics);
   const tracer = tracing ? openTelemetryTracer() : undefined;
   // Each write to Redis is a round trip: a task that ends within 10 ms is written once, at its end.
-  const runner = new TaskRunner(store, onError, tracer === undefined ? { deferStart: 10 } : { deferStart: 10, tracer });
+  const runner = new TaskRunner(store, onError, tracer === undefined ? { deferStart: 10, limits } : { deferStart: 10, tracer, limits });
   const executor = new ThreadPoolExecutor(threads, (error, taskId) => onError(error, taskId));
   const stopCensus = metrics?.census(() => ({ running: runner.running, threads: executor.stats() }));
 

@@ -111,13 +111,13 @@ export function asyncApiMetrics(options: AsyncApiMetricsOptions = {}): AsyncApiM
   });
   new Gauge({
     name: 'async_api_tasks',
-    help: 'Tasks of this process now, by status: queued and running here, and held in its store (live and finished).',
+    help: 'Tasks of this process now, by status: queued and running here, waiting (running tasks that wait for an outside event, here or parked), and held in its store (live and finished).',
     labelNames: ['status'],
     registers,
     async collect() {
       const all = await current();
       this.reset();
-      for (const status of ['queued', 'running', 'held'] as const) {
+      for (const status of ['queued', 'running', 'waiting', 'held'] as const) {
         const value = sum(all, (one) => one[status]);
         if (value !== undefined) this.set({ status }, value);
       }

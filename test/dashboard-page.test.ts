@@ -33,7 +33,7 @@ let now = Date.now();
 const ago = (seconds: number) => new Date(now - seconds * 1000).toISOString();
 
 function task(id: string, fields: Partial<MockTask> & { status: TaskStatus }, createdSecondsAgo: number): MockTask {
-  return { id, route: 'POST /reports/:kind', method: 'POST', url: '/reports/monthly', createdAt: ago(createdSecondsAgo), retryable: false, ...fields };
+  return { id, route: 'POST /reports/:kind', method: 'POST', url: '/reports/monthly', createdAt: ago(createdSecondsAgo), retryable: false, rewindable: false, ...fields };
 }
 
 /** `n` tasks, one a second, the newest first; every `every`-th matches `special`. */

@@ -90,6 +90,8 @@ export interface Task {
   readonly rerunnable?: true;
   /** A running task waiting for an outside event (`req.task.waitForEvent()`): which, and until when. */
   readonly waitingFor?: WaitingFor;
+  /** How often it was rewound (`tasks.rewind()`): run again under its id. Absent until then. */
+  readonly rewinds?: number;
 }
 
 /**

@@ -53,6 +53,10 @@ export function taskSummary(task: Task): TaskSummary {
   }
   if (problem !== undefined) summary.problem = problemSummary(problem);
   summary.retryable = task.rerunnable === true;
+  summary.rewindable = task.rerunnable === true && (task.status === 'failed' || task.status === 'canceled');
+  set('rewinds', task.rewinds);
+  const { waitingFor } = task;
+  if (waitingFor !== undefined && task.status === 'running') summary.waitingFor = { event: waitingFor.event, until: waitingFor.until === undefined ? null : iso(waitingFor.until)! };
   return summary;
 }
 

@@ -31,6 +31,20 @@ export interface TaskSummary {
   problem?: ProblemSummary;
   /** Its job was kept: `POST …/retry` can run it again. */
   retryable: boolean;
+  /** It failed, timed out or was canceled, and its job was kept: `POST …/rewind` runs it again under its id. */
+  rewindable: boolean;
+  /** How often it was rewound, once it was. */
+  rewinds?: number;
+  /** While it runs and waits for an outside event (`waitForEvent`): which, and until when (`null`: no timeout). */
+  waitingFor?: { event: string; until: string | null };
+}
+
+/** A run of a rewound task that ended before its rewind. */
+export interface RunSummary {
+  status: 'failed' | 'canceled';
+  startedAt?: string;
+  finishedAt?: string;
+  problem?: ProblemSummary;
 }
 
 export interface ReplyPreview {
@@ -42,6 +56,8 @@ export interface ReplyPreview {
 /** A task in the detail panel: its reply's head and the start of its body, its whole problem. */
 export interface TaskDetail extends Omit<TaskSummary, 'reply'> {
   readOnce?: boolean;
+  /** A rewound task's earlier runs, oldest first, each as it ended. */
+  runs?: RunSummary[];
   reply?: {
     status: number;
     statusMessage?: string;
@@ -106,4 +122,21 @@ export interface TasksEvent {
   removed: string[];
   /** Changes left out of the batch (at most 200 tasks, the newest), if any. */
   skipped?: number;
+}
+
+/**
+ * The answer of a bulk action (`POST api/tasks/cancel?…`, `POST api/tasks/rewind?…`,
+ * `DELETE api/tasks?…`): the tasks the filter matched, those the action was done to, and those it
+ * skipped (not live, for a cancel; not rewindable, for a rewind; not finished, for a delete; or
+ * changed meanwhile).
+ */
+export interface BulkResult {
+  matched: number;
+  done: number;
+  skipped: number;
+}
+
+/** `GET api/tasks/count?<the list's filters>`. */
+export interface CountResult {
+  count: number;
 }

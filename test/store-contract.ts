@@ -545,6 +545,17 @@ export function durableContract(name: string, make: (options: { maxTasks: number
       await expect(store.sendEvent(id, 'e', '1', limits, 'key-3')).rejects.toBeInstanceOf(TaskFinishedError);
     });
 
+    it('lists the tasks that wait, and those that do not', async () => {
+      const waits = await running();
+      const runs = await running();
+      const { id: queued } = await store.create({ id: newId(), owner: undefined, createdAt: 1_000 });
+      await wait(waits, 'approval', 0);
+      expect((await store.list({ waiting: true })).tasks.map((task) => task.id)).toEqual([waits]);
+      expect((await store.list({ waiting: false })).tasks.map((task) => task.id).sort()).toEqual([runs, queued].sort());
+      expect((await store.list({ waiting: true, status: ['queued'] })).tasks).toEqual([]);
+      await expect(store.list({ waiting: 'yes' as never })).rejects.toThrow('query.waiting must be true or false, got "yes"');
+    });
+
     it('refuses events for an unknown or finished task, and forgets a wait when the task ends', async () => {
       await expect(store.sendEvent(newId(), 'e', '1', limits)).rejects.toBeInstanceOf(TaskNotFoundError);
       const id = await running();

@@ -23,6 +23,8 @@ export interface TaskQuery {
   readonly from?: number;
   /** Created before (ms since the epoch). */
   readonly to?: number;
+  /** `true`: only running tasks that wait for an outside event; `false`: only others. */
+  readonly waiting?: boolean;
   /** Tasks per page, 1 to 500. Default 50. */
   readonly limit?: number;
   /** Where the page starts: a previous page's `next`. */
@@ -59,6 +61,7 @@ export interface CheckedQuery {
   readonly words: readonly string[];
   readonly from: number;
   readonly to: number;
+  readonly waiting: boolean | undefined;
   readonly limit: number;
   /** Where to start: tasks strictly older than this position. */
   readonly after: Position | undefined;
@@ -70,7 +73,7 @@ export interface Position {
   readonly id: string;
 }
 
-const queryKeys = ['status', 'route', 'owner', 'id', 'text', 'from', 'to', 'limit', 'cursor'];
+const queryKeys = ['status', 'route', 'owner', 'id', 'text', 'from', 'to', 'waiting', 'limit', 'cursor'];
 
 /** Checks a query; an `InvalidQueryError` names the field that is wrong. */
 export function checkQuery(query: TaskQuery = {}): CheckedQuery {
@@ -96,6 +99,7 @@ export function checkQuery(query: TaskQuery = {}): CheckedQuery {
     }
     status = new Set(query.status);
   }
+  if (query.waiting !== undefined && typeof query.waiting !== 'boolean') throw new InvalidQueryError(`query.waiting must be true or false, got ${describe(query.waiting)}`);
   const limit = query.limit ?? DEFAULT_PAGE;
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_PAGE)) throw new InvalidQueryError(`query.limit must be a whole number from 1 to ${MAX_PAGE}, got ${describe(limit)}`);
   const id = text('id', query.id);
@@ -109,6 +113,7 @@ export function checkQuery(query: TaskQuery = {}): CheckedQuery {
     words,
     from: time('from', query.from, -Infinity),
     to: time('to', query.to, Infinity),
+    waiting: query.waiting,
     limit,
     after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
   };
@@ -181,6 +186,7 @@ export function matches(task: Task, query: CheckedQuery): boolean {
   if (query.owner !== undefined && task.owner !== query.owner) return false;
   if (query.id !== undefined && !task.id.toLowerCase().startsWith(query.id)) return false;
   if (task.createdAt < query.from || task.createdAt >= query.to) return false;
+  if (query.waiting !== undefined && (task.status === 'running' && task.waitingFor !== undefined) !== query.waiting) return false;
   if (query.words.length > 0) {
     const words = taskWords(task);
     if (!query.words.every((word) => words.includes(word))) return false;

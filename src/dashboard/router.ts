@@ -55,7 +55,7 @@ function page(title: string, readOnly: boolean): string {
   );
 }
 
-const queryNames = ['status', 'route', 'owner', 'id', 'text', 'from', 'to', 'limit', 'cursor'];
+const queryNames = ['status', 'route', 'owner', 'id', 'text', 'from', 'to', 'waiting', 'limit', 'cursor'];
 
 // The list's query from the URL's own query string (not req.query: Express 4 and 5 parse it
 // differently), checked as far as HTTP goes; the store checks the rest.
@@ -78,6 +78,9 @@ export function parseListQuery(search: string, paging: boolean): TaskQuery {
       const at = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
       if (Number.isNaN(at)) throw new InvalidQueryError(`Query parameter "${name}" must be a time (ISO 8601, or milliseconds since the epoch), got ${describe(value)}`);
       query[name] = at;
+    } else if (name === 'waiting') {
+      if (value !== 'true' && value !== 'false') throw new InvalidQueryError(`Query parameter "waiting" must be true or false, got ${describe(value)}`);
+      query.waiting = value === 'true';
     } else if (name === 'limit') {
       if (!/^\d{1,4}$/.test(value)) throw new InvalidQueryError(`Query parameter "limit" must be a whole number from 1 to 500, got ${describe(value)}`);
       query.limit = Number(value);

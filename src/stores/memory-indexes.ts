@@ -134,6 +134,8 @@ export class MemoryIndexes<T extends IndexedTask> {
       const indexes = [...query.status].map((status) => this.#status.get(status)!);
       sources.push(indexes.length === 1 ? indexes[0]! : merged(indexes));
     }
+    // A waiting task is a running one.
+    if (query.waiting === true) sources.push(this.#status.get('running')!);
     if (query.route !== undefined) sources.push(this.#route.get(query.route));
     if (query.owner !== undefined) sources.push(this.#owner.get(query.owner));
     const prefix = query.id;

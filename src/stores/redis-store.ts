@@ -384,7 +384,8 @@ const scripts = {
   },
   // ARGV: prefixes, now, start score ('+inf' for none), start id, from score ('-inf' for
   // none), limit, budget, statuses (space-separated, '' for any), route, owner, id prefix,
-  // words (space-separated), then the keys of the indexes that apply (the smallest is walked).
+  // words (space-separated), waiting ('1', '0', '' for any), then the keys of the indexes that
+  // apply (the smallest is walked).
   // Returns the next position (score, id; '' for none) and the ids and states found.
   asyncApiListTasks: {
     lua: `
@@ -396,7 +397,7 @@ const scripts = {
       local statuses = {}
       local anyStatus = ARGV[9] == ''
       for status in string.gmatch(ARGV[9], '%S+') do statuses[status] = true end
-      local route, owner, prefix = ARGV[10], ARGV[11], ARGV[12]
+      local route, owner, prefix, waiting = ARGV[10], ARGV[11], ARGV[12], ARGV[14]
       local words = {}
       for word in string.gmatch(ARGV[13], '%S+') do words[#words + 1] = word end
       local start = tonumber(startScore)
@@ -416,6 +417,7 @@ const scripts = {
         if route ~= '' and task.u ~= route then return false end
         if owner ~= '' and task.o ~= owner then return false end
         if prefix ~= '' and string.sub(string.lower(id), 1, #prefix) ~= prefix then return false end
+        if waiting ~= '' and ((task.s == 'running' and task.y ~= nil) ~= (waiting == '1')) then return false end
         if #words > 0 then
           local has = {}
           for _, word in ipairs(task.i or {}) do has[word] = true end
@@ -472,13 +474,13 @@ const scripts = {
       if not walked then
         -- The smallest index that applies, newest first from the start.
         local key, size = nil, nil
-        for i = 14, #ARGV do
+        for i = 15, #ARGV do
           local n = redis.call('ZCARD', ARGV[i])
           -- (On a tie the later, narrower index: a status's, walked without decoding a task.)
           if size == nil or n <= size then key, size = ARGV[i], n end
         end
         local only = string.match(ARGV[9], '^(%S+)$')
-        unfiltered = clean and route == '' and owner == '' and prefix == '' and #words == 0 and (anyStatus or (only ~= nil and key == P .. 's:' .. only))
+        unfiltered = clean and route == '' and owner == '' and prefix == '' and waiting == '' and #words == 0 and (anyStatus or (only ~= nil and key == P .. 's:' .. only))
         local rank = 0
         if start ~= nil then
           rank = redis.call('ZCOUNT', key, '(' .. startScore, '+inf')
@@ -802,6 +804,7 @@ export class RedisStore implements TaskStore {
     const keys = (name: string) => `{${this.#prefix}}:${name}`;
     const indexes = [keys('all')];
     if (checked.status?.size === 1) indexes.push(keys(`s:${[...checked.status][0]}`));
+    if (checked.waiting === true) indexes.push(keys('s:running'));
     if (checked.route !== undefined) indexes.push(keys(`r:${checked.route}`));
     if (checked.owner !== undefined) indexes.push(keys(`o:${checked.owner}`));
     for (const word of checked.words) indexes.push(keys(`w:${word}`));
@@ -819,6 +822,7 @@ export class RedisStore implements TaskStore {
         checked.owner ?? '',
         checked.id ?? '',
         checked.words.join(' '),
+        checked.waiting === undefined ? '' : checked.waiting ? '1' : '0',
         ...indexes,
       ),
     )) as string[];

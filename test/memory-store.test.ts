@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { MemoryStore, type Reply } from 'express-async-api';
 import { v4 as uuidv4 } from 'uuid';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { durableContract, listContract, storeContract } from './store-contract.js';
+import { durableContract, listContract, rewindContract, storeContract } from './store-contract.js';
 
 storeContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
 listContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
 durableContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
+rewindContract('MemoryStore', async ({ maxTasks }) => new MemoryStore({ maxTasks }), uuidv4);
 
 const reply: Reply = { status: 200, headers: [], body: '1' };
 

@@ -50,7 +50,7 @@ describe('createAsyncApi options', () => {
 
   it('checks the store given to memoryBackend()', () => {
     expect(() => memoryBackend({ store: {} as never })).toThrow(
-      'memoryBackend options.store must be a TaskStore (with create, get, start, retry, progress, finish, take, delete, watch, watchAll, list, counts, activity, rerun, close), got an object',
+      'memoryBackend options.store must be a TaskStore (with create, get, start, retry, progress, finish, take, delete, rewind, watch, watchAll, list, counts, activity, rerun, durable, keepStep, wait, sendEvent, close), got an object',
     );
     expect(() => memoryBackend({ store: new MemoryStore() })).not.toThrow();
   });

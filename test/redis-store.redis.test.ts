@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RedisStore } from 'express-async-api/bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { durableContract, listContract, storeContract, waitUntil } from './store-contract.js';
+import { durableContract, listContract, rewindContract, storeContract, waitUntil } from './store-contract.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
 const client = new Redis(redisUrl);
@@ -21,6 +21,7 @@ function store(options: { maxTasks?: number; ttl?: number } = {}) {
 storeContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
 listContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
 durableContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
+rewindContract('RedisStore', async ({ maxTasks }) => store({ maxTasks }), randomUUID);
 
 describe('RedisStore', () => {
   it('lets Redis expire a finished task ttl after it finished, and frees its place', async () => {

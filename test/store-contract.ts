@@ -567,3 +567,69 @@ export function durableContract(name: string, make: (options: { maxTasks: number
     });
   });
 }
+
+/** Rewinds, and deletes that say whether they deleted: what bulk actions stand on. */
+export function rewindContract(name: string, make: (options: { maxTasks: number }) => Promise<WatchedStore>, newId: () => string) {
+  describe(`${name} (TaskStore rewind contract)`, () => {
+    let store: WatchedStore;
+    beforeEach(async () => {
+      store = await make({ maxTasks: 100 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('rewinds a failed or canceled task under its id: queued again, its run kept, its steps and events too, its attempts from 1', async () => {
+      const { id } = await store.create({ id: newId(), owner: 'ann', createdAt: 1_000, attempts: 3, route: 'POST /r' });
+      await store.start(id, 1_010);
+      await store.keepStep(id, 'quote', '7');
+      await store.sendEvent(id, 'approval', 'true', { maxEvents: 10 });
+      await store.retry(id, 2, 1_100);
+      await store.progress(id, 0.5, 'half');
+      await store.finish(id, { status: 'failed', problem }, 1_200);
+      const seen: string[] = [];
+      const stop = store.watch(id, (task) => seen.push(task.status));
+      const rewound = await store.rewind(id);
+      expect(rewound).toMatchObject({ id, status: 'queued', owner: 'ann', attempt: 1, attempts: 3, rewinds: 1, route: 'POST /r' });
+      expect(rewound!.startedAt).toBeUndefined();
+      expect(rewound!.finishedAt).toBeUndefined();
+      expect(rewound!.progress).toBeUndefined();
+      expect(rewound!.runs).toEqual([{ status: 'failed', startedAt: 1_010, finishedAt: 1_200, problem }]);
+      expect(await store.get(id)).toMatchObject({ status: 'queued', rewinds: 1 });
+      expect([...(await store.durable(id))!.steps]).toEqual([['quote', '7']]);
+      expect((await store.durable(id))!.events.get('approval')).toEqual(['true']);
+      await waitUntil(() => seen.includes('queued'));
+      stop();
+      // Its next end is its own; a second rewind adds to the runs.
+      await store.start(id, 2_000);
+      await store.finish(id, { status: 'canceled' }, 2_100);
+      expect((await store.rewind(id))!.runs).toEqual([
+        { status: 'failed', startedAt: 1_010, finishedAt: 1_200, problem },
+        { status: 'canceled', startedAt: 2_000, finishedAt: 2_100, problem: undefined },
+      ]);
+      expect(await store.counts()).toMatchObject({ queued: 1, failed: 0, canceled: 0 });
+    });
+
+    it('rewinds only a failed or canceled task, once', async () => {
+      const { id } = await store.create({ id: newId(), owner: undefined, createdAt: 1_000 });
+      expect(await store.rewind(id)).toBeUndefined();
+      await store.start(id, 1_001);
+      await store.finish(id, { status: 'succeeded', reply }, 1_002);
+      expect(await store.rewind(id)).toBeUndefined();
+      expect(await store.rewind(newId())).toBeUndefined();
+      const { id: failed } = await store.create({ id: newId(), owner: undefined, createdAt: 1_000 });
+      await store.finish(failed, { status: 'failed', problem }, 1_002);
+      const both = await Promise.all([store.rewind(failed), store.rewind(failed)]);
+      expect(both.filter((task) => task !== undefined)).toHaveLength(1);
+    });
+
+    it('says whether a delete deleted', async () => {
+      const { id } = await store.create({ id: newId(), owner: undefined, createdAt: 1_000 });
+      await store.finish(id, { status: 'canceled' }, 1_001);
+      expect(await store.delete(id)).toBe(false);
+      expect(await store.delete(id, true)).toBe(true);
+      expect(await store.delete(id, true)).toBe(false);
+      expect(await store.get(id)).toBeUndefined();
+    });
+  });
+}

@@ -22,13 +22,13 @@ export interface MemoryBackendOptions {
  */
 export function memoryBackend(options: MemoryBackendOptions = {}): BackendFactory {
   const given = checkKeys(options, ['store'], 'memoryBackend options');
-  const methods = ['create', 'get', 'start', 'retry', 'progress', 'finish', 'take', 'delete', 'watch', 'watchAll', 'list', 'counts', 'activity', 'rerun', 'close'] as const;
+  const methods = ['create', 'get', 'start', 'retry', 'progress', 'finish', 'take', 'delete', 'rewind', 'watch', 'watchAll', 'list', 'counts', 'activity', 'rerun', 'durable', 'keepStep', 'wait', 'sendEvent', 'close'] as const;
   const store = given.store as TaskStore | undefined;
   if (store !== undefined && !methods.every((method) => typeof (store as unknown as Record<string, unknown>)?.[method] === 'function')) {
     throw new InvalidOptionError(`memoryBackend options.store must be a TaskStore (with ${methods.join(', ')}), got ${describe(store)}`);
   }
   return function createMemoryBackend(config): Backend {
-    const held = store ?? new MemoryStore({ ttl: config.ttl, maxTasks: config.maxTasks });
+    const held = store ?? new MemoryStore({ ttl: config.ttl, failedTtl: config.failedTtl, maxTasks: config.maxTasks });
     // With metrics, its writes are counted; every task lives its whole life here, so the
     // tasks that went through it are the ones queued and running.
     const observed = observeStore(held, config.metrics);

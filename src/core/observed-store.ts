@@ -30,10 +30,17 @@ export function observeStore(store: TaskStore, metrics: TaskMetrics | undefined)
       return created;
     },
     async delete(id, finished) {
-      await store.delete(id, finished);
+      const deleted = await store.delete(id, finished);
       // A live task is deleted only when it could not be started: it was queued. (The
       // dashboard deletes finished ones, `finished`: they were counted at their end.)
-      if (finished !== true) queued = Math.max(0, queued - 1);
+      if (deleted && finished !== true) queued = Math.max(0, queued - 1);
+      return deleted;
+    },
+    async rewind(id) {
+      const rewound = await store.rewind(id);
+      // Queued again: its next end is counted as its first was.
+      if (rewound !== undefined) queued++;
+      return rewound;
     },
     async start(id, at, takeOver) {
       const started = await store.start(id, at, takeOver);

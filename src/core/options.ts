@@ -19,6 +19,11 @@ export const MAX_TIMER_DELAY = 2 ** 31 - 1;
 export interface AsyncApiOptions<Req = unknown> {
   /** Milliseconds a finished task stays readable; `Infinity` keeps it until removed. Default 300000 (5 minutes). */
   ttl?: number;
+  /**
+   * Milliseconds a failed, timed-out or canceled task stays (and its kept job, to be rewound
+   * after an outage: `tasks.rewind()`); `Infinity` keeps it. Default: `ttl`.
+   */
+  failedTtl?: number;
   /** Path of the status monitor, relative to the app the router is mounted on. Default `'/status'`. */
   statusPath?: string;
   /** Seconds a client is asked to wait before polling again (`Retry-After`). Default 1. */
@@ -197,6 +202,7 @@ export interface CloseOptions {
 /** Options with every default filled in and every value checked. */
 export interface Configuration<Req = unknown> {
   readonly ttl: number;
+  readonly failedTtl: number;
   readonly statusPath: string;
   readonly retryAfter: number;
   readonly maxTasks: number;
@@ -255,7 +261,7 @@ function logServerErrors(error: unknown, taskId: string | undefined): void {
   }
 }
 
-const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metrics' | 'errorHandler'> = {
+const defaults: Omit<Configuration, 'threads' | 'backend' | 'location' | 'metrics' | 'errorHandler' | 'failedTtl'> = {
   ttl: 300_000,
   statusPath: '/status',
   retryAfter: 1,
@@ -389,6 +395,7 @@ const optionNames = [
   'maxEvents',
   'maxEventBytes',
   'maxStepBytes',
+  'failedTtl',
 ] as const;
 
 const metricsMethods = ['submitted', 'rejected', 'finished', 'census', 'monitored'] as const;
@@ -450,8 +457,10 @@ function threadOptions(value: unknown): ThreadConfiguration {
 export function resolveOptions<Req>(options?: AsyncApiOptions<Req>): Configuration<Req> {
   const given = checkKeys(options, optionNames, 'options');
   const pick = <K extends keyof typeof defaults>(key: K): unknown => (given[key] === undefined ? defaults[key] : given[key]);
+  const ttl = milliseconds(pick('ttl'), 'options.ttl', true);
   return {
-    ttl: milliseconds(pick('ttl'), 'options.ttl', true),
+    ttl,
+    failedTtl: given.failedTtl === undefined ? ttl : milliseconds(given.failedTtl, 'options.failedTtl', true),
     statusPath: statusPath(pick('statusPath')),
     retryAfter: seconds(pick('retryAfter'), 'options.retryAfter'),
     maxTasks: count(pick('maxTasks'), 'options.maxTasks'),

@@ -54,9 +54,16 @@ export interface TaskStore {
   create(task: NewTask): Promise<Task>;
   /**
    * Forgets a live task at once, as if it never was: for a task that could not be started.
-   * With `finished`, a finished task too (the dashboard's delete).
+   * With `finished`, a finished task too (the dashboard's delete). Resolves whether it forgot one.
    */
-  delete(id: string, finished?: boolean): Promise<void>;
+  delete(id: string, finished?: boolean): Promise<boolean>;
+  /**
+   * Runs a failed or canceled task again under its id, in one step: it is `queued` again, its
+   * end goes to `runs` (oldest first), `rewinds` counts one more, its attempts start again at 1,
+   * and its steps, events and kept job stay. Resolves with the task, or `undefined` when it is
+   * not failed or canceled (now). Its job is the caller's to run.
+   */
+  rewind(id: string): Promise<Task | undefined>;
   /** The task with this id, or `undefined` when there is none (never was, or expired). */
   get(id: string): Promise<Task | undefined>;
   /**

@@ -92,6 +92,16 @@ export interface Task {
   readonly waitingFor?: WaitingFor;
   /** How often it was rewound (`tasks.rewind()`): run again under its id. Absent until then. */
   readonly rewinds?: number;
+  /** A rewound task's earlier runs, oldest first, each as it ended. */
+  readonly runs?: readonly RunRecord[];
+}
+
+/** A run of a task that ended, and was rewound: how it ended. */
+export interface RunRecord {
+  readonly status: 'failed' | 'canceled';
+  readonly startedAt: number | undefined;
+  readonly finishedAt: number | undefined;
+  readonly problem: Problem | undefined;
 }
 
 /**
@@ -128,6 +138,8 @@ export interface StatusDocument {
    * the task expires), and where to send it (the monitor's `/events/<name>`, set by the monitor).
    */
   waitingFor?: { event: string; until: string | null; href?: string };
+  /** How often it was rewound: run again under its id after it failed or was canceled. */
+  rewinds?: number;
 }
 
 /** True for the statuses a task never leaves. */
@@ -169,6 +181,7 @@ export function toStatusDocument(task: Task, monitor?: string): StatusDocument {
     document.attempts = task.attempts;
     if (task.retryAt !== undefined) document.retryAt = new Date(task.retryAt).toISOString();
   }
+  if (task.rewinds !== undefined) document.rewinds = task.rewinds;
   const { waitingFor } = task;
   if (waitingFor !== undefined && task.status === 'running') {
     document.waitingFor = { event: waitingFor.event, until: waitingFor.until === undefined ? null : new Date(waitingFor.until).toISOString() };

@@ -54,10 +54,10 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     client.on('error', () => {});
     // With metrics, the ends written here (cancels, queue timeouts) are counted here; worker
     // processes count the ones they write.
-    const { store } = observeStore(new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, maxTasks: config.maxTasks }), config.metrics);
+    const { store } = observeStore(new RedisStore({ client, prefix: storePrefix(queue), ttl: config.ttl, failedTtl: config.failedTtl, maxTasks: config.maxTasks }), config.metrics);
     const tasks = new Queue<QueuedTask, void, string>(queue, { streams: { events: { maxLen: 100 } }, ...queueOptions, connection: connection as ConnectionOptions });
     tasks.on('error', () => {});
-    const keepFailed = config.ttl === Infinity ? undefined : { age: Math.ceil(config.ttl / 1000) };
+    const keepFailed = config.failedTtl === Infinity ? undefined : { age: Math.ceil(config.failedTtl / 1000) };
     const census = workerCheckInterval === 0 ? undefined : new WorkerCensus(tasks, queue, workerCheckInterval, (line) => console.warn(line));
     // The first count as soon as the queue is connected (commands fail until then).
     if (census !== undefined) tasks.waitUntilReady().then(() => census.check(), () => {});

@@ -1,12 +1,12 @@
-import Denque from 'denque';
 import { EventLimitError, IdempotencyKeyReusedError, TaskFinishedError, TaskLimitError, TaskNotFoundError } from '../core/errors.js';
 import { MAX_TIMER_DELAY, checkKeys, count, milliseconds } from '../core/options.js';
 import type { Problem } from '../core/problem.js';
 import type { NewTask, StoreListener, TaskListener, TaskStore } from '../core/store.js';
-import { canTransition, type Outcome, type Reply, type Rerun, type Task, type TaskStatus } from '../core/task.js';
+import { canTransition, type Outcome, type Reply, type Rerun, type RunRecord, type Task, type TaskStatus } from '../core/task.js';
 import type { DurableLimits, DurableRecord, SentEvent, WaitOutcome, WaitRequest, WaitingFor } from '../core/durable.js';
 import { ACTIVITY_MINUTES, MINUTE, NO_ROUTE, newRouteMinute, recordEnd, type RouteMinute } from '../core/activity.js';
 import { MAX_WORDS, checkQuery, wordsOf, type TaskCounts, type TaskPage, type TaskQuery } from '../core/task-query.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import { MemoryIndexes } from './memory-indexes.js';
 
 /** Options of `MemoryStore`. */
@@ -15,6 +15,8 @@ export interface MemoryStoreOptions {
   ttl?: number;
   /** Tasks held at once, live and finished. Default 100000. */
   maxTasks?: number;
+  /** Milliseconds a failed, timed-out or canceled task is kept (to be rewound); `Infinity` keeps it. Default: `ttl`. */
+  failedTtl?: number;
 }
 
 // The janitor wakes at most this often, so a task is gone at most this long after it
@@ -102,6 +104,9 @@ interface MemoryDurable {
   keys: Set<string> | undefined;
   spent: number;
   waiting: WaitingFor | undefined;
+  /** How often it was rewound, and its runs before (a task that was rewound keeps them here too). */
+  rewinds: number;
+  runs: RunRecord[] | undefined;
 }
 
 // An Extra with nothing in it, every field in one order (one shape for all of them).
@@ -312,8 +317,10 @@ class MemoryTask implements Task {
     if (method !== undefined) task.method = method;
     if (url !== undefined) task.url = url;
     if (rerunnable) task.rerunnable = rerunnable;
-    const { waitingFor } = this;
+    const { waitingFor, rewinds, runs } = this;
     if (waitingFor !== undefined) task.waitingFor = waitingFor;
+    if (rewinds !== undefined) task.rewinds = rewinds;
+    if (runs !== undefined) task.runs = [...runs];
     return task;
   }
 
@@ -325,12 +332,38 @@ class MemoryTask implements Task {
   /** Its steps and events, made on first use. */
   get durable(): MemoryDurable {
     const extra = this.#ensureExtra();
-    return (extra.durable ??= { steps: new Map(), events: new Map(), count: 0, keys: undefined, spent: 0, waiting: undefined });
+    return (extra.durable ??= { steps: new Map(), events: new Map(), count: 0, keys: undefined, spent: 0, waiting: undefined, rewinds: 0, runs: undefined });
   }
 
   /** Its steps and events if it kept any. */
   get kept(): MemoryDurable | undefined {
     return this.#extra?.durable;
+  }
+
+  get rewinds(): number | undefined {
+    const rewinds = this.#extra?.durable?.rewinds;
+    return rewinds === undefined || rewinds === 0 ? undefined : rewinds;
+  }
+
+  get runs(): readonly RunRecord[] | undefined {
+    return this.#extra?.durable?.runs;
+  }
+
+  /** It runs again under its id: its end becomes a run of its history, and it is queued, with a fresh retry budget. */
+  rewound(): void {
+    const durable = this.durable;
+    const { status, startedAt, finishedAt, problem } = this;
+    (durable.runs ??= []).push({ status: status as 'failed' | 'canceled', startedAt, finishedAt, problem });
+    durable.rewinds++;
+    durable.waiting = undefined;
+    this.status = 'queued';
+    this.#started = undefined;
+    this.#finished = undefined;
+    this.#outcome = undefined;
+    const extra = this.#extra!;
+    extra.progress = extra.message = undefined;
+    extra.retryAt = undefined;
+    if (extra.attempts !== undefined) extra.attempt = 1;
   }
 
 
@@ -355,7 +388,9 @@ class MemoryTask implements Task {
  */
 export class MemoryStore implements TaskStore {
   readonly #tasks = new ShardedMap<MemoryTask>();
-  readonly #expiring = new Denque<MemoryTask>();
+  // Finished tasks by the order they expire: those that succeeded, and those that did not.
+  readonly #expiring: ExpiryQueue<MemoryTask>;
+  readonly #expiringFailed: ExpiryQueue<MemoryTask>;
   // Idempotency keys: each the task it made, and the fingerprint of that task's request.
   readonly #keys = new Map<string, { readonly task: MemoryTask; readonly fingerprint: string }>();
   // One listener (the usual case: the task's runner) or a set of them, by task id.
@@ -381,8 +416,11 @@ export class MemoryStore implements TaskStore {
   #closed = false;
 
   constructor(options?: MemoryStoreOptions) {
-    const given = checkKeys(options, ['ttl', 'maxTasks'], 'MemoryStore options');
+    const given = checkKeys(options, ['ttl', 'maxTasks', 'failedTtl'], 'MemoryStore options');
     this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'MemoryStore options.ttl', true);
+    const failedTtl = given.failedTtl === undefined ? this.#ttl : milliseconds(given.failedTtl, 'MemoryStore options.failedTtl', true);
+    this.#expiring = new ExpiryQueue(this.#ttl);
+    this.#expiringFailed = new ExpiryQueue(failedTtl);
     this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'MemoryStore options.maxTasks');
   }
 
@@ -415,10 +453,25 @@ export class MemoryStore implements TaskStore {
     return created;
   }
 
-  async delete(id: string, finished = false): Promise<void> {
+  async delete(id: string, finished = false): Promise<boolean> {
     // (A finished one deleted here stays in the expiry queue, which lets go of it in time.)
     const task = this.#tasks.get(id);
-    if (task !== undefined && (finished || task.status === 'queued' || task.status === 'running')) this.#remove(task);
+    if (task === undefined || !(finished || task.status === 'queued' || task.status === 'running')) return false;
+    this.#remove(task);
+    return true;
+  }
+
+  async rewind(id: string): Promise<Task | undefined> {
+    const task = this.#tasks.get(id);
+    if (task === undefined || (task.status !== 'failed' && task.status !== 'canceled')) return undefined;
+    const from = task.status;
+    // Live again: its place in the expiry queue is not its own anymore.
+    const queue = this.#queueOf(task);
+    if (queue.ttl !== Infinity) queue.leave(task);
+    task.rewound();
+    this.#moved(task, from);
+    this.#notify(task);
+    return task;
   }
 
   async rerun(id: string): Promise<Rerun | undefined> {
@@ -489,8 +542,9 @@ export class MemoryStore implements TaskStore {
     task.finished(outcome, at);
     this.#moved(task, from);
     if (this.#indexes !== undefined) recordEnd(this.#minute(task.route, Date.now()), task, task.status);
-    if (this.#ttl !== Infinity) {
-      this.#expiring.push(task);
+    const queue = this.#queueOf(task);
+    if (queue.ttl !== Infinity) {
+      queue.push(task);
       this.#arm();
     }
     this.#notify(task);
@@ -686,22 +740,27 @@ export class MemoryStore implements TaskStore {
     // use of `performance` loads a module, which would stall the first slice.
     const budgetEnd = now + SLICE_BUDGET;
     let removed = 0;
-    for (let front = this.#expiring.peekFront(); front !== undefined; front = this.#expiring.peekFront()) {
-      if ((front.finishedAt as number) + this.#ttl > now) break;
-      this.#expiring.shift();
-      // (A task taken before it expired has gone already; its id is not reused.)
-      if (this.#tasks.get(front.id) === front) this.#remove(front);
-      removed++;
-      if (removed === SLICE_SIZE || ((removed & 63) === 0 && Date.now() > budgetEnd)) {
-        if (!this.#closed) {
-          this.#slice = setImmediate(() => this.sweep());
-          this.#slice.unref();
+    for (const queue of [this.#expiring, this.#expiringFailed]) {
+      for (let front = queue.shiftExpired(now); front !== undefined; front = queue.shiftExpired(now)) {
+        // (A task taken before it expired has gone already; its id is not reused.)
+        if (this.#tasks.get(front.id) === front) this.#remove(front);
+        removed++;
+        if (removed === SLICE_SIZE || ((removed & 63) === 0 && Date.now() > budgetEnd)) {
+          if (!this.#closed) {
+            this.#slice = setImmediate(() => this.sweep());
+            this.#slice.unref();
+          }
+          return removed;
         }
-        return removed;
       }
     }
     this.#arm();
     return removed;
+  }
+
+  // The expiry queue of a finished task: a failed or canceled one may be kept longer.
+  #queueOf(task: MemoryTask): ExpiryQueue<MemoryTask> {
+    return task.status === 'succeeded' ? this.#expiring : this.#expiringFailed;
   }
 
   async close(): Promise<void> {
@@ -716,9 +775,10 @@ export class MemoryStore implements TaskStore {
   // task outlives its expiry by more than SWEEP_INTERVAL.
   #arm(): void {
     if (this.#timer !== undefined || this.#slice !== undefined || this.#closed) return;
-    const front = this.#expiring.peekFront();
-    if (front === undefined) return;
-    const due = (front.finishedAt as number) + this.#ttl - Date.now();
+    const a = this.#expiring.nextDue();
+    const b = this.#expiringFailed.nextDue();
+    if (a === undefined && b === undefined) return;
+    const due = Math.min(a ?? Infinity, b ?? Infinity) - Date.now();
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined;

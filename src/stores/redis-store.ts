@@ -18,6 +18,8 @@ export interface RedisStoreOptions {
   ttl?: number;
   /** Tasks held at once, live and finished. Default 100000. */
   maxTasks?: number;
+  /** Milliseconds a failed, timed-out or canceled task is kept (to be rewound); `Infinity` keeps it. Default: `ttl`. Stored with each task. */
+  failedTtl?: number;
 }
 
 // A task is one JSON string, with short names:
@@ -243,6 +245,8 @@ const scripts = {
       task.w = nil
       task.y = nil
       local ttl = task.t
+      -- A task that did not succeed may be kept longer (to be rewound).
+      if to ~= 'succeeded' and task.z then ttl = task.z end
       if ttl and ttl ~= -1 then task.e = now + ttl end
       local state = cjson.encode(task)
       if ARGV[6] ~= '' then state = string.sub(state, 1, -2) .. ',"' .. ARGV[6] .. '":' .. ARGV[7] .. '}' end
@@ -368,6 +372,30 @@ const scripts = {
         if woke then publishState(ARGV[2] .. id, state) end
       end
       return {'kept', woke and 1 or 0}`,
+  },
+  // ARGV: prefixes, id, now. A failed or canceled task queued again under its id; returns its state, or nil.
+  asyncApiRewindTask: {
+    lua: `
+      local id = ARGV[3]
+      local key, task = load(id)
+      if not task or expired(task, tonumber(ARGV[4])) or (task.s ~= 'failed' and task.s ~= 'canceled') then return nil end
+      local runs = task.v or {}
+      runs[#runs + 1] = {s = task.s, b = task.b, f = task.f, x = task.x}
+      task.v = runs
+      task.rw = (task.rw or 0) + 1
+      moveStatus(id, task, 'queued')
+      task.s = 'queued'
+      task.b, task.f, task.x, task.e, task.w, task.y, task.p, task.m = nil, nil, nil, nil, nil, nil, nil, nil
+      if task.n then task.a = 1 end
+      -- Live again: kept until it ends, as every live task.
+      redis.call('ZADD', P .. 'index', '+inf', id)
+      local state = cjson.encode(task)
+      redis.call('SET', key, state)
+      if task.k then redis.call('PERSIST', task.k) end
+      if task.j then redis.call('PERSIST', P .. 'job:' .. id) end
+      if task.d then redis.call('PERSIST', P .. 'd:' .. id) end
+      publishState(ARGV[2] .. id, state)
+      return state`,
   },
   // ARGV: prefixes, now. The sweep alone, for a store that is not asked for anything else.
   asyncApiSweepTasks: {
@@ -560,6 +588,11 @@ interface StoredTask {
   d?: 1;
   /** What it waits for: an event's name, its index, until when (see `WaitingFor`). */
   y?: { e: string; i: number; u?: number };
+  /** Milliseconds it is kept once it failed or was canceled, when not `t`. */
+  z?: number;
+  /** How often it was rewound, and its runs before: status, started, finished, problem. */
+  rw?: number;
+  v?: { s: 'failed' | 'canceled'; b?: number; f?: number; x?: Problem }[];
 }
 
 function fromState(id: string, text: string | null): Task | undefined {
@@ -591,6 +624,8 @@ function fromState(id: string, text: string | null): Task | undefined {
   if (task.l !== undefined) extra.url = task.l;
   if (task.j === 1) extra.rerunnable = true;
   if (task.y !== undefined && task.s === 'running') extra.waitingFor = { event: task.y.e, index: task.y.i, until: task.y.u };
+  if (task.rw !== undefined) extra.rewinds = task.rw;
+  if (task.v !== undefined) extra.runs = task.v.map((run) => ({ status: run.s, startedAt: run.b, finishedAt: run.f, problem: run.x }));
   return found;
 }
 
@@ -608,6 +643,7 @@ export class RedisStore implements TaskStore {
   // What every script takes first: the prefix of the store's keys, and of its channels.
   readonly #scriptPrefixes: [string, string];
   readonly #ttl: number;
+  readonly #failedTtl: number;
   readonly #maxTasks: number;
   readonly #listeners = new Map<string, Set<TaskListener>>();
   readonly #feed = new Set<StoreListener>();
@@ -616,11 +652,12 @@ export class RedisStore implements TaskStore {
   #everReady = false;
 
   constructor(options: RedisStoreOptions) {
-    const given = checkKeys(options, ['client', 'prefix', 'ttl', 'maxTasks'], 'RedisStore options');
+    const given = checkKeys(options, ['client', 'prefix', 'ttl', 'maxTasks', 'failedTtl'], 'RedisStore options');
     this.#client = given.client as Scripted;
     this.#prefix = (given.prefix as string | undefined) ?? 'express-async-api';
     this.#scriptPrefixes = [`{${this.#prefix}}:`, `${this.#prefix}:changed:`];
     this.#ttl = given.ttl === undefined ? 300_000 : milliseconds(given.ttl, 'RedisStore options.ttl', true);
+    this.#failedTtl = given.failedTtl === undefined ? this.#ttl : milliseconds(given.failedTtl, 'RedisStore options.failedTtl', true);
     this.#maxTasks = given.maxTasks === undefined ? 100_000 : count(given.maxTasks, 'RedisStore options.maxTasks');
     // Expired tasks leave the indexes as other scripts run, and at least this often.
     this.#sweeper = setInterval(() => {
@@ -681,6 +718,7 @@ export class RedisStore implements TaskStore {
   async create(task: NewTask): Promise<Task> {
     const { id, owner, createdAt, readOnce } = task;
     const state: StoredTask = { s: 'queued', c: createdAt, t: this.#ttl === Infinity ? -1 : this.#ttl };
+    if (this.#failedTtl !== this.#ttl) state.z = this.#failedTtl === Infinity ? -1 : this.#failedTtl;
     if (owner !== undefined) state.o = owner;
     if (readOnce === true) state.q = 1;
     const { idempotency, attempts, route, method, url, rerun } = task;
@@ -794,8 +832,12 @@ export class RedisStore implements TaskStore {
     return { kept: kind === 'kept', woke: value === 1 };
   }
 
-  async delete(id: string, finished = false): Promise<void> {
-    await this.#run(() => this.#client.asyncApiDeleteTask(...this.#scriptPrefixes, id, finished ? '1' : '0'));
+  async delete(id: string, finished = false): Promise<boolean> {
+    return (await this.#run(() => this.#client.asyncApiDeleteTask(...this.#scriptPrefixes, id, finished ? '1' : '0'))) === 1;
+  }
+
+  async rewind(id: string): Promise<Task | undefined> {
+    return fromState(id, (await this.#run(() => this.#client.asyncApiRewindTask(...this.#scriptPrefixes, id, Date.now()))) as string | null);
   }
 
   async list(query?: TaskQuery): Promise<TaskPage> {

@@ -3,7 +3,9 @@
 // dashboard serves it over HTTP; it knows nothing of HTTP.
 import { ACTIVITY_MINUTES, MINUTE, addHistogram, percentiles, type RouteMinute } from './activity.js';
 import type { Backend } from './backend.js';
-import { NotRerunnableError, TaskFinishedError, TaskNotFoundError } from './errors.js';
+import type { DurableLimits } from './durable.js';
+import { InvalidQueryError, NotRerunnableError, TaskFinishedError, TaskNotFoundError } from './errors.js';
+import { problemFromError } from './problem.js';
 import type { TaskRegistry } from './registry.js';
 import { checkQuery, matches, type TaskCounts, type TaskPage, type TaskQuery } from './task-query.js';
 import { isFinished, type Task } from './task.js';
@@ -41,6 +43,19 @@ export interface Stats extends BackendStats {
   counts: TaskCounts;
   routes: RouteStats[];
 }
+
+/** A bulk action's filter: a list's query (its cursor and limit aside), and `all` to act on every task without one. */
+export type BulkQuery = Omit<TaskQuery, 'cursor' | 'limit'> & { readonly all?: boolean };
+
+/** What a bulk action did: the tasks its filter matched, those it acted on, those it skipped. */
+export interface BulkResult {
+  readonly matched: number;
+  readonly done: number;
+  readonly skipped: number;
+}
+
+/** Tasks a bulk action reads and acts on at a time. */
+const BULK_PAGE = 500;
 
 /** The changes of the tasks a query matches, as `TaskAdmin.follow()` gives them. */
 export interface Changes {
@@ -134,6 +149,118 @@ export class TaskAdmin {
       rerun,
     });
     return created;
+  }
+
+  /**
+   * Runs a failed, timed-out or canceled task again under its id: a client polling its monitor
+   * sees it `queued`, then `running`, then its new answer; its steps return their kept results,
+   * so in effect it resumes at the step that failed. Rejects with `NotRerunnableError` for a task
+   * whose job is not kept (an inline handler's, a `define(name, fn)`'s, a large one), one that
+   * succeeded or is live.
+   */
+  async rewind(id: string): Promise<Task> {
+    const task = await this.get(id);
+    if (task.status !== 'failed' && task.status !== 'canceled') {
+      throw new NotRerunnableError(id, `This task ${task.status === 'succeeded' ? 'succeeded' : `is ${task.status}`}: only a failed, timed-out or canceled task can be rewound.`);
+    }
+    const store = this.#backend.store;
+    const rerun = task.rerunnable === true ? await store.rerun(id) : undefined;
+    if (rerun === undefined) {
+      throw new NotRerunnableError(
+        id,
+        "This task cannot be rewound: its job is not kept. An inline handler's job (or a define(name, fn)'s) is a closure over what submitted it, which is gone; a worker route's or a module task's is kept when the request's body (or the input) is within maxRerunBytes.",
+      );
+    }
+    const rewound = await store.rewind(id);
+    if (rewound === undefined) throw new NotRerunnableError(id, 'This task changed meanwhile: it is no longer failed or canceled.');
+    try {
+      await this.#backend.runModule(id, rerun.job, rerun.route, undefined, { rewinds: rewound.rewinds });
+    } catch (error) {
+      // Its job could not be queued: it fails again, as it would have, rather than wait for nothing.
+      await store.finish(id, { status: 'failed', problem: problemFromError(error) }, Date.now()).catch(() => {});
+      throw error;
+    }
+    return rewound;
+  }
+
+  /** Sends an event (its JSON) to a task, whoever owns it (see `TaskRegistry.sendEvent`). */
+  async sendEvent(id: string, name: string, json: string, limits: Pick<DurableLimits, 'maxEvents'>): Promise<Task> {
+    const task = await this.get(id);
+    return this.#registry.sendEvent(id, task.owner, name, json, limits);
+  }
+
+  /** Cancels the live tasks that `query` matches (see `bulk`). */
+  cancelMany(query: BulkQuery): Promise<BulkResult> {
+    return this.#bulk(query, async (task) => {
+      if (isFinished(task.status)) return false;
+      try {
+        await this.#registry.cancel(task.id, task.owner);
+        return true;
+      } catch (error) {
+        if (error instanceof TaskFinishedError || error instanceof TaskNotFoundError) return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Rewinds the failed and canceled tasks that `query` matches whose job was kept (see `bulk`). */
+  rewindMany(query: BulkQuery): Promise<BulkResult> {
+    return this.#bulk(query, async (task) => {
+      if ((task.status !== 'failed' && task.status !== 'canceled') || task.rerunnable !== true) return false;
+      try {
+        await this.rewind(task.id);
+        return true;
+      } catch (error) {
+        if (error instanceof NotRerunnableError || error instanceof TaskNotFoundError) return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Deletes the finished tasks that `query` matches (see `bulk`). */
+  deleteMany(query: BulkQuery): Promise<BulkResult> {
+    return this.#bulk(query, async (task) => isFinished(task.status) && (await this.#backend.store.delete(task.id, true)));
+  }
+
+  /** How many tasks `query` matches now (its cursor and limit aside). */
+  async count(query: TaskQuery): Promise<number> {
+    let count = 0;
+    await this.#walk(query, (page) => {
+      count += page.length;
+    });
+    return count;
+  }
+
+  /**
+   * Acts on every task `query` matches, a page at a time (500), yielding to the event loop
+   * between pages, so that other requests are served meanwhile: `act` says whether it did. Each
+   * action is a compare-and-set in the store (a cancel, a rewind, a delete), so a second bulk
+   * action on the same tasks at the same time does nothing twice. An empty filter is refused
+   * unless `all` says so.
+   */
+  async #bulk(query: BulkQuery, act: (task: Task) => Promise<boolean>): Promise<BulkResult> {
+    const { all, ...filters } = query;
+    const checked = checkQuery({ ...filters, limit: undefined, cursor: undefined });
+    const filtered = checked.status !== undefined || checked.route !== undefined || checked.owner !== undefined || checked.id !== undefined || checked.words.length > 0 || checked.from !== -Infinity || checked.to !== Infinity || checked.waiting !== undefined;
+    if (!filtered && all !== true) throw new InvalidQueryError('A bulk action takes a filter (status, route, owner, id, text, from, to, waiting), or all=true to act on every task.');
+    let matched = 0;
+    let done = 0;
+    await this.#walk(filters, async (page) => {
+      matched += page.length;
+      for (const did of await Promise.all(page.map(act))) if (did) done++;
+    });
+    return { matched, done, skipped: matched - done };
+  }
+
+  // Every page of `query`, newest first, a turn of the event loop apart.
+  async #walk(query: TaskQuery, visit: (tasks: readonly Task[]) => void | Promise<void>): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.#backend.store.list({ ...query, limit: BULK_PAGE, ...(cursor === undefined ? {} : { cursor }) });
+      await visit(page.tasks);
+      cursor = page.next;
+      if (cursor !== undefined) await new Promise((resolve) => setImmediate(resolve));
+    } while (cursor !== undefined);
   }
 
   /** Counts per status, numbers per route, and the backend's. */

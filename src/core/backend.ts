@@ -96,7 +96,7 @@ export interface Backend {
    * worker process (the job then carries `trace`). May reject (nothing could take the job);
    * the task is then forgotten.
    */
-  runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration, trace?: TaskTrace): void | Promise<void>;
+  runModule(id: string, job: ModuleJob, route: WorkerRouteConfiguration, trace?: TaskTrace, options?: RunModuleOptions): void | Promise<void>;
   /** Whether worker routes may set `queueTimeout`: its tasks may wait for workers that are not there. */
   readonly queueTimeouts: boolean;
   /**
@@ -121,6 +121,12 @@ export interface Backend {
   readonly census?: () => BackendCensus | Promise<BackendCensus>;
   /** Lets live tasks finish for up to `timeout` ms, aborts the rest, then releases everything. */
   close(timeout: number): Promise<void>;
+}
+
+/** How a module's job is run, beyond its task and route. */
+export interface RunModuleOptions {
+  /** The task was rewound so often (`TaskStore.rewind`): this is a run of it again, under its id. */
+  readonly rewinds?: number;
 }
 
 /** Builds a backend for a configuration; what the `backend` option takes. */

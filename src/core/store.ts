@@ -54,7 +54,8 @@ export interface TaskStore {
   create(task: NewTask): Promise<Task>;
   /**
    * Forgets a live task at once, as if it never was: for a task that could not be started.
-   * With `finished`, a finished task too (the dashboard's delete). Resolves whether it forgot one.
+   * With `finished`, a finished task instead, never a live one (the dashboard's delete).
+   * Resolves whether it forgot one.
    */
   delete(id: string, finished?: boolean): Promise<boolean>;
   /**

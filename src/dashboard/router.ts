@@ -8,7 +8,9 @@ import { answerError, sendProblem } from '../express/answers.js';
 import type { TaskQuery } from '../core/task-query.js';
 import type { TaskStatus } from '../core/task.js';
 import { statsDocument, taskDetail, taskSummary } from './documents.js';
-import type { TasksEvent } from './wire.js';
+import type { BulkResult, CountResult, TasksEvent } from './wire.js';
+import type { BulkQuery } from '../core/admin.js';
+import { eventNameOf, eventOf } from '../express/send-event.js';
 
 /** Options of `tasks.dashboard()`. */
 export interface DashboardOptions<Req = Request> {
@@ -91,6 +93,17 @@ export function parseListQuery(search: string, paging: boolean): TaskQuery {
   return query;
 }
 
+// A bulk action's query: the list's filters (no paging), and all=true to act on every task.
+function parseBulkQuery(search: string): BulkQuery {
+  const params = new URLSearchParams(search);
+  const all = params.get('all');
+  if (all !== null && all !== 'true' && all !== 'false') throw new InvalidQueryError(`Query parameter "all" must be true or false, got ${describe(all)}`);
+  params.delete('all');
+  const rest = params.toString();
+  const query = parseListQuery(rest === '' ? '' : `?${rest}`, false);
+  return all === 'true' ? { ...query, all: true } : query;
+}
+
 // Mutations come from the dashboard's own page: JSON, from the same origin. A form posted
 // from another site can send neither.
 function checkMutation(req: Request): void {
@@ -111,7 +124,7 @@ function checkMutation(req: Request): void {
   if (host === undefined || host !== req.headers.host) throw new ForbiddenError('Changes to tasks must come from the dashboard’s own origin (Origin or Sec-Fetch-Site).');
 }
 
-type Settings = Pick<Configuration, 'heartbeat' | 'retryAfter' | 'exposeErrors'>;
+type Settings = Pick<Configuration, 'heartbeat' | 'retryAfter' | 'exposeErrors' | 'maxEvents' | 'maxEventBytes'>;
 
 /**
  * The dashboard: its page, its files and its JSON API, under wherever it is mounted. Every
@@ -162,8 +175,23 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
       return;
     }
     res.setHeader('Cache-Control', 'no-store');
-    if (path === '/api/tasks') {
+    if (path === '/api/tasks/count') {
       if (!only('GET, HEAD')) return;
+      res.json({ count: await admin.count(parseListQuery(search, false)) } satisfies CountResult);
+      return;
+    }
+    // Bulk actions, on the tasks the list's filters match (task ids are UUIDs: not these names).
+    if (path === '/api/tasks/cancel' || path === '/api/tasks/rewind' || (path === '/api/tasks' && method === 'DELETE')) {
+      if (path !== '/api/tasks' && !only('POST')) return;
+      if (readOnly) throw new ForbiddenError('This dashboard is read-only.');
+      checkMutation(req);
+      const query = parseBulkQuery(search);
+      const result = path === '/api/tasks/cancel' ? await admin.cancelMany(query) : path === '/api/tasks/rewind' ? await admin.rewindMany(query) : await admin.deleteMany(query);
+      res.json({ matched: result.matched, done: result.done, skipped: result.skipped } satisfies BulkResult);
+      return;
+    }
+    if (path === '/api/tasks') {
+      if (!only('GET, HEAD, DELETE')) return;
       const page = await admin.list(parseListQuery(search, true));
       // Not res.json(): its ETag (a SHA-1 of the page) is of no use to an answer that is no-store.
       const body = JSON.stringify({ tasks: page.tasks.map(taskSummary), next: page.next ?? null });
@@ -181,7 +209,7 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
       if (!only('GET, HEAD')) return;
       return streamChanges(req, res, parseListQuery(search, false));
     }
-    const match = /^\/api\/tasks\/([^/]+)(\/retry)?\/?$/.exec(path);
+    const match = /^\/api\/tasks\/([^/]+)(?:\/(retry|rewind)|\/events\/([^/]+))?\/?$/.exec(path);
     if (match !== null) {
       let id: string;
       try {
@@ -190,10 +218,21 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
         // Broken percent-encoding: no task has such an id.
         throw new NothingHereError(path);
       }
-      if (match[2] !== undefined) {
+      const [, , action, event] = match;
+      if (action !== undefined || event !== undefined) {
         if (!only('POST')) return;
         if (readOnly) throw new ForbiddenError('This dashboard is read-only.');
         checkMutation(req);
+        if (event !== undefined) {
+          const name = eventNameOf(event);
+          const task = await admin.sendEvent(id, name, await eventOf(req, config.maxEventBytes), config);
+          res.status(202).json({ task: taskSummary(task) });
+          return;
+        }
+        if (action === 'rewind') {
+          res.json({ task: taskSummary(await admin.rewind(id)) });
+          return;
+        }
         const task = await admin.rerun(id);
         // (Relative to …/api/tasks/<id>/retry: the new task's own URL in the API.)
         res.status(201).location(`../${encodeURIComponent(task.id)}`).json({ task: taskSummary(task) });
@@ -206,8 +245,8 @@ export function createDashboard(admin: TaskAdmin, config: Settings, options: Das
       }
       if (readOnly) throw new ForbiddenError('This dashboard is read-only.');
       checkMutation(req);
-      const { task, action } = await admin.remove(id);
-      res.json({ task: taskSummary(task), action });
+      const { task, action: done } = await admin.remove(id);
+      res.json({ task: taskSummary(task), action: done });
       return;
     }
     throw new NothingHereError(path);

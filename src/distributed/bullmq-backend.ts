@@ -61,15 +61,18 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
     const census = workerCheckInterval === 0 ? undefined : new WorkerCensus(tasks, queue, workerCheckInterval, (line) => console.warn(line));
     // The first count as soon as the queue is connected (commands fail until then).
     if (census !== undefined) tasks.waitUntilReady().then(() => census.check(), () => {});
+    // The BullMQ job of a task's current run: its id, and one of its own after each rewind.
+    const jobIdOf = (id: string, rewinds: number | undefined): string => (rewinds === undefined || rewinds === 0 ? id : `${id}-r${rewinds}`);
+    const currentJob = async (id: string): Promise<string> => jobIdOf(id, (await store.get(id))?.rewinds);
     // The queueTimeout of each task still waiting for its deadline.
     const deadlines = new Set<NodeJS.Timeout>();
 
     // At its deadline a task still queued fails, if its job can still be taken back: BullMQ
     // removes a job only while no worker holds it, so a task that started just now runs on.
-    async function expire(id: string, queueTimeout: number, errorKey: number | undefined): Promise<void> {
+    async function expire(id: string, jobId: string, queueTimeout: number, errorKey: number | undefined): Promise<void> {
       try {
         if ((await store.get(id))?.status !== 'queued') return;
-        if ((await tasks.remove(id)) !== 1) return;
+        if ((await tasks.remove(jobId)) !== 1) return;
         const error = new NoWorkerError(queueTimeout);
         const failed = await store.finish(id, { status: 'failed', problem: problemFromError(error, errorKey) }, Date.now());
         if (failed !== undefined) config.onError(error, id);
@@ -92,7 +95,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           throw new StoreUnavailableError({ cause: error });
         }
       },
-      async runModule(id, job, route, trace) {
+      async runModule(id, job, route, trace, options) {
         const { retries } = route;
         const data: QueuedTask = {
           taskId: id,
@@ -107,7 +110,8 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
           // The task's state lives in the store; the job is only its transport. Retries are
           // BullMQ's own: its attempts, with the wait the worker's runner chose ('custom').
           await tasks.add(jobName, data, {
-            jobId: id,
+            // A rewound task's run is a job of its own: its earlier job may still be kept, or held.
+            jobId: jobIdOf(id, options?.rewinds),
             attempts: retries?.attempts ?? 1,
             ...(retries === undefined ? {} : { backoff: { type: 'custom' } }),
             removeOnComplete: true,
@@ -120,7 +124,7 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
         if (queueTimeout !== undefined) {
           const deadline = setTimeout(() => {
             deadlines.delete(deadline);
-            void expire(id, queueTimeout, route.errorKey);
+            void expire(id, jobIdOf(id, options?.rewinds), queueTimeout, route.errorKey);
           }, queueTimeout);
           deadline.unref();
           deadlines.add(deadline);
@@ -138,14 +142,14 @@ export function bullmqBackend(options: BullmqBackendOptions): BackendFactory {
       // delayed yet (its run is still ending) is promoted by its worker, which checks the store.
       async wake(id) {
         try {
-          await (await tasks.getJob(id))?.promote();
+          await (await tasks.getJob(await currentJob(id)))?.promote();
         } catch {
           // Not delayed (now or anymore): its worker sees the event.
         }
       },
       async dropQueued(id) {
         // Removes the job unless a worker holds it (BullMQ refuses to remove a locked job).
-        await tasks.remove(id);
+        await tasks.remove(await currentJob(id));
       },
       async close() {
         census?.stop();

@@ -456,7 +456,7 @@ export class MemoryStore implements TaskStore {
   async delete(id: string, finished = false): Promise<boolean> {
     // (A finished one deleted here stays in the expiry queue, which lets go of it in time.)
     const task = this.#tasks.get(id);
-    if (task === undefined || !(finished || task.status === 'queued' || task.status === 'running')) return false;
+    if (task === undefined || finished === (task.status === 'queued' || task.status === 'running')) return false;
     this.#remove(task);
     return true;
   }

@@ -281,13 +281,14 @@ const scripts = {
       end
       return text`,
   },
-  // ARGV: prefixes, id, finished too ('1': the dashboard's delete; else only a live task).
+  // ARGV: prefixes, id, finished ('1': only a finished task, the dashboard's delete; else only a live task).
   asyncApiDeleteTask: {
     lua: `
       local id = ARGV[3]
       local _, task = load(id)
       if not task then return 0 end
-      if ARGV[4] == '1' or task.s == 'queued' or task.s == 'running' then
+      local live = task.s == 'queued' or task.s == 'running'
+      if (ARGV[4] == '1') ~= live then
         unindex(id, task)
         redis.call('PUBLISH', ARGV[2] .. id, '-')
         return 1

@@ -10,10 +10,6 @@
 //   node bench/dashboard-server.js bullboard QUEUE
 //     Bull Board's API (bench/bull-board.js) over the BullMQ queue QUEUE; and GET
 //     /__bench/floor?bytes=N, plain Express answering N bytes of JSON at once.
-//   node bench/dashboard-server.js submit plain|dashboard
-//     POST /wrapped, an inline route answering at once, tasks kept 2 s (as bench/server.js);
-//     with `dashboard`, tasks.dashboard() mounted at /admin/tasks as well. GET /__bench/cpu
-//     answers the process's CPU time (µs) and how many tasks ran.
 import { Queue } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
@@ -50,25 +46,6 @@ if (mode === 'memory') {
   });
   serveBullBoard(app, express, bullBoardApi(queue));
   serve(app, queue, { close: () => client.quit() });
-} else if (mode === 'submit') {
-  const tasks = createAsyncApi({ maxTasks: Infinity, ttl: 2_000 });
-  let submitted = 0;
-  app.post(
-    '/wrapped',
-    tasks.asyncApi(() => {
-      submitted++;
-      return { ok: true, n: 42 };
-    }),
-  );
-  app.use(tasks.router);
-  if (arg === 'dashboard') app.use('/admin/tasks', tasks.dashboard());
-  // The CPU time this process has used, and the tasks it ran: CPU per submit, which the
-  // machine's other load disturbs less than the rate does.
-  app.get('/__bench/cpu', (_req, res) => {
-    const { user, system } = process.cpuUsage();
-    res.json({ cpu: user + system, submitted });
-  });
-  serve(app, tasks);
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

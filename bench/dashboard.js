@@ -17,9 +17,10 @@
 //    page by page over HTTP, until the job is found.
 // 4. Submit throughput of an inline route with tasks.dashboard() mounted and a page open on
 //    /api/events (a client reading its events), against the same server without either:
-//    two server processes loaded in alternating rounds (bench/load.js's load, the order
-//    swapped each round).
-// 5. Heap per finished task, as bench/core.js measures it (bench/server.js heap).
+//    two server processes loaded in alternating rounds (bench/page-open.js, a row of
+//    bench/core.js too).
+// 5. Heap per finished task with a dashboard mounted, as bench/core.js measures it
+//    (bench/heap.js, bench/server.js heap-dashboard).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
@@ -29,8 +30,11 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../dist/bullmq.js';
 import { bullBoardApi } from './bull-board.js';
+import { here } from './builds.js';
 import { COMMON_WORD, RARE_COUNT, RARE_WORD, pool, record, shuffler, summary, taskMix } from './dashboard-mix.js';
-import { client, load, median, send } from './load.js';
+import { heapPerTask } from './heap.js';
+import { client } from './load.js';
+import { pageOpenSubmit, pageOpenTable } from './page-open.js';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const only = process.env.BENCH_ONLY?.split(',').map(Number);
@@ -331,102 +335,9 @@ async function redisSection(memoryServer) {
 
 // ---- 4. Submit throughput with the dashboard and an open event stream ----
 
-/** Opens the dashboard's event stream as its page does, and reads (and drops) what comes. */
-function openEvents(url) {
-  const stream = { events: 0, bytes: 0 };
-  const opened = new Promise((resolve, reject) => {
-    stream.request = request(url, { agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`GET ${url} answered ${res.statusCode}`));
-      res.on('data', (chunk) => {
-        stream.bytes += chunk.length;
-        for (let at = chunk.indexOf('event: tasks'); at !== -1; at = chunk.indexOf('event: tasks', at + 1)) stream.events++;
-      });
-      res.on('error', () => {});
-      resolve();
-    });
-    stream.request.on('error', reject).end();
-  });
-  return { stream, opened };
-}
-
-/**
- * Requests per second of `a` against `b` in alternating rounds (as load.js's `compare`),
- * the order swapped every round so neither always runs first; the ratio is the median of the
- * rounds' b/a, and the lowest and highest say how much the machine drifted meanwhile.
- */
-async function alternate(a, b, { rounds, seconds, method }) {
-  await load(a.url, { method, seconds: 1 });
-  await load(b.url, { method, seconds: 1 });
-  // Requests per second, and the server's CPU time per task over the same round.
-  const measure = async (server) => {
-    const before = (await get(server.cpu)).body;
-    const rate = await load(server.url, { method, seconds });
-    const after = (await get(server.cpu)).body;
-    return { rate, cpu: (after.cpu - before.cpu) / (after.submitted - before.submitted) };
-  };
-  const rows = [];
-  for (let round = 0; round < rounds; round++) {
-    const row = {};
-    for (const [name, server] of round % 2 === 0 ? [['a', a], ['b', b]] : [['b', b], ['a', a]]) row[name] = await measure(server);
-    rows.push(row);
-  }
-  const ratios = rows.map((row) => row.b.rate / row.a.rate);
-  const cpuRatios = rows.map((row) => row.a.cpu / row.b.cpu);
-  return {
-    a: median(rows.map((row) => row.a.rate)),
-    b: median(rows.map((row) => row.b.rate)),
-    ratio: median(ratios),
-    low: Math.min(...ratios),
-    high: Math.max(...ratios),
-    cpuA: median(rows.map((row) => row.a.cpu)),
-    cpuB: median(rows.map((row) => row.b.cpu)),
-    cpuRatio: median(cpuRatios),
-    cpuLow: Math.min(...cpuRatios),
-    cpuHigh: Math.max(...cpuRatios),
-  };
-}
-
 async function throughputSection() {
-  const plain = child(['submit', 'plain']);
-  const dashboard = child(['submit', 'dashboard']);
-  let events;
-  try {
-    const [plainBase, dashboardBase] = await Promise.all([plain.ready, dashboard.ready]);
-    events = openEvents(`${dashboardBase}/admin/tasks/api/events`);
-    await events.opened;
-    log(`submit throughput: ${rounds} alternating rounds of ${seconds} s`);
-    const server = (base) => ({ url: `${base}/wrapped`, cpu: `${base}/__bench/cpu` });
-    const result = await alternate(server(plainBase), server(dashboardBase), { rounds, seconds, method: 'POST' });
-    await sleep(200);
-    return { ...result, events: events.stream.events, eventBytes: events.stream.bytes };
-  } finally {
-    events?.stream.request.destroy();
-    await Promise.all([plain.stop(), dashboard.stop()]);
-  }
-}
-
-// ---- 5. Heap per finished task: bench/core.js's measure ----
-
-async function heapSection() {
-  const server = fork(fileURLToPath(new URL('./server.js', import.meta.url)), ['heap'], { execArgv: ['--expose-gc'] });
-  const [{ port }] = await once(server, 'message');
-  const base = `http://127.0.0.1:${port}`;
-  const measure = async () => (await fetch(`${base}/__bench/heap`)).json();
-  try {
-    const before = await measure();
-    const count = 100_000;
-    log(`heap: ${count.toLocaleString('en-US')} tasks through bench/server.js`);
-    await send(`${base}/wrapped`, { method: 'POST', count });
-    for (let polls = 0; (await measure()).finished < count; polls++) {
-      if (polls > 1_000) throw new Error('the tasks did not finish');
-      await sleep(20);
-    }
-    const after = await measure();
-    return (after.heapUsed - before.heapUsed) / count;
-  } finally {
-    server.send('exit');
-    await once(server, 'exit');
-  }
+  log(`submit throughput: ${rounds} alternating rounds of ${seconds} s`);
+  return pageOpenSubmit({ here }, { rounds, seconds });
 }
 
 // ---- Run and print ----
@@ -445,7 +356,7 @@ try {
   if (runs(2) || runs(3)) await time('redis', () => redisSection(memoryServer));
   else if (memoryServer !== undefined) await time('memory', () => memorySection(memoryServer));
   if (runs(4)) await time('throughput', throughputSection);
-  if (runs(5)) await time('heap', heapSection);
+  if (runs(5)) await time('heap', () => heapPerTask('heap-dashboard'));
 } finally {
   for (const agent of agents.values()) agent.destroy();
   await memoryServer?.stop();
@@ -531,17 +442,12 @@ if (results.redis) {
 }
 
 if (results.throughput) {
-  const t = results.throughput;
   console.log(`Submit throughput (${client}, ${rounds} alternating rounds of ${seconds} s, 32 connections, two server processes; tasks kept 2 s)\n`);
-  console.log('| submit of an inline route | without the dashboard | dashboard mounted, a page on /api/events | ratio (median of rounds) | target: ≥ 0.95× |');
-  console.log('|---|---:|---:|---:|---|');
-  console.log(`| POST /wrapped, req/s | ${fmt(t.a)} | ${fmt(t.b)} | ${t.ratio.toFixed(2)}× (rounds: ${t.low.toFixed(2)}× to ${t.high.toFixed(2)}×) | ${verdict(t.ratio >= 0.95)} |`);
-  console.log(`| the server's CPU per submit (its inverse ratio) | ${fmt(t.cpuA)} µs | ${fmt(t.cpuB)} µs | ${t.cpuRatio.toFixed(2)}× (rounds: ${t.cpuLow.toFixed(2)}× to ${t.cpuHigh.toFixed(2)}×) | ${verdict(t.cpuRatio >= 0.95)} |`);
-  console.log(`\nThe open page received ${fmt(t.events)} batches of task changes (${(t.eventBytes / 1e6).toFixed(1)} MB).\n`);
+  console.log(`${pageOpenTable(results.throughput, { here: 'this build' })}\n`);
 }
 
 if (results.heap !== undefined) {
-  console.log('| heap per finished task (bench/core.js: 100,000 tasks of a small JSON result, with route, method and URL) | value | target: ≤ 600 B |');
+  console.log('| heap per finished task, a dashboard mounted (bench/core.js: 100,000 tasks of a small JSON result, with route, method and URL) | value | target: ≤ 600 B |');
   console.log('|---|---:|---|');
   console.log(`| express-async-api | ${fmt(results.heap)} B | ${verdict(results.heap <= 600)} |`);
 }

@@ -1,14 +1,13 @@
-// Heap bytes per finished task with a small JSON reply (bench/core.js's measure), alone:
-//   node bench/heap.js [count] [mode]   mode: heap (no dashboard), heap-dashboard (one mounted)
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+// Heap bytes per finished task with a small JSON reply: the heap after `count` tasks of
+// bench/server.js's /wrapped finished, less the heap before, in a fresh server process.
+// bench/core.js and bench/dashboard.js measure it so; alone:
+//   node bench/heap.js [count] [mode] [dir]   mode: heap (no dashboard), heap-dashboard (one
+//                                             mounted); dir: a built checkout (bench/builds.js)
+import { startServer } from './fork.js';
 import { send } from './load.js';
 
-export async function heapPerTask(mode = 'heap', count = 100_000) {
-  const server = fork(fileURLToPath(new URL('./server.js', import.meta.url)), [mode], { execArgv: ['--expose-gc'] });
-  const [{ port }] = await once(server, 'message');
-  const base = `http://127.0.0.1:${port}`;
+export async function heapPerTask(mode = 'heap', count = 100_000, dir = undefined) {
+  const { base, stop } = await startServer('./server.js', dir === undefined ? [mode] : [mode, dir], ['--expose-gc']);
   const measure = async () => (await fetch(`${base}/__bench/heap`)).json();
   try {
     const before = await measure();
@@ -20,12 +19,12 @@ export async function heapPerTask(mode = 'heap', count = 100_000) {
     const after = await measure();
     return (after.heapUsed - before.heapUsed) / count;
   } finally {
-    server.send('exit');
-    await once(server, 'exit');
+    await stop();
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const bytes = await heapPerTask(process.argv[3] ?? 'heap', Number(process.argv[2] ?? 100_000));
+  const [count = 100_000, mode = 'heap', dir] = process.argv.slice(2);
+  const bytes = await heapPerTask(mode, Number(count), dir);
   console.log(`${Math.round(bytes)} B per finished task`);
 }

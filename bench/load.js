@@ -45,22 +45,62 @@ export async function send(url, { method = 'GET', count, connections = 32 }) {
   await autocannon({ url, method, connections, amount: count });
 }
 
-export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** The middle value; of an even count, the mean of the two middle ones. */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
+}
 
 /**
- * Measures `a` against `b` in alternating rounds, so both see the same drift of a shared
- * machine; the ratio is the median of each round's b/a.
+ * Loads each of `targets` (name → URL, or `{ url, cpu }` where `cpu` answers the server's
+ * `{ cpu, submitted }`: CPU time in µs and tasks run) for `seconds` in turn, `rounds` times,
+ * so that all see the same drift of a shared machine; each round starts one target further
+ * on, so that none always runs first. Returns each round's figures by name: requests per
+ * second, and with `cpu` the server's CPU time per task over the same load.
  */
-export async function compare(a, b, { rounds, seconds, method }) {
-  await load(a, { method, seconds: 1 });
-  await load(b, { method, seconds: 1 });
-  const result = { a: [], b: [], ratios: [] };
+export async function alternate(targets, { rounds, seconds, method }) {
+  const entries = Object.entries(targets).map(([name, target]) => [name, typeof target === 'string' ? { url: target } : target]);
+  for (const [, { url }] of entries) await load(url, { method, seconds: 1 });
+  const cpuOf = async (target) => (target.cpu === undefined ? undefined : (await fetch(target.cpu)).json());
+  const result = [];
   for (let round = 0; round < rounds; round++) {
-    const x = await load(a, { method, seconds });
-    const y = await load(b, { method, seconds });
-    result.a.push(x);
-    result.b.push(y);
-    result.ratios.push(y / x);
+    const row = {};
+    for (let i = 0; i < entries.length; i++) {
+      const [name, target] = entries[(round + i) % entries.length];
+      const before = await cpuOf(target);
+      const rate = await load(target.url, { method, seconds });
+      const after = await cpuOf(target);
+      row[name] = { rate, cpu: before && (after.cpu - before.cpu) / (after.submitted - before.submitted) };
+    }
+    result.push(row);
   }
-  return { a: median(result.a), b: median(result.b), ratio: median(result.ratios) };
+  return result;
+}
+
+/**
+ * `b` against `a` over the rounds of `alternate`: median requests per second of each, the
+ * median of the rounds' b/a (`ratio`), its lowest and highest; with CPU figures, the median
+ * CPU per task of each and the median of the rounds' a/b (so that, as `ratio`, above 1 is
+ * better for `b`).
+ */
+export function versus(rounds, a, b) {
+  const span = (values) => ({ median: median(values), low: Math.min(...values), high: Math.max(...values) });
+  const ratios = span(rounds.map((row) => row[b].rate / row[a].rate));
+  const result = { a: median(rounds.map((row) => row[a].rate)), b: median(rounds.map((row) => row[b].rate)), ratio: ratios.median, low: ratios.low, high: ratios.high };
+  if (rounds[0][a].cpu === undefined || rounds[0][b].cpu === undefined) return result;
+  const cpuRatios = span(rounds.map((row) => row[a].cpu / row[b].cpu));
+  return {
+    ...result,
+    cpuA: median(rounds.map((row) => row[a].cpu)),
+    cpuB: median(rounds.map((row) => row[b].cpu)),
+    cpuRatio: cpuRatios.median,
+    cpuLow: cpuRatios.low,
+    cpuHigh: cpuRatios.high,
+  };
+}
+
+/** `b` against `a` in alternating rounds (see `alternate` and `versus`). */
+export async function compare(a, b, options) {
+  return versus(await alternate({ a, b }, options), 'a', 'b');
 }

@@ -1,10 +1,14 @@
 // The server side of bench/threads.js: worker and inline routes of the same CPU work,
-// /health, and an endpoint that runs the same work on plain piscina, all in one process.
+// /health, and an endpoint that runs the same work on plain piscina, all in one process; with
+// BENCH_BEFORE, /before-worker, the worker route of that build with a pool of its own.
+//   node bench/threads-server.js [threads]
 import { availableParallelism } from 'node:os';
 import express from 'express';
-import { serve } from './serve.js';
 import { Piscina } from 'piscina';
-import { createAsyncApi } from '../dist/index.js';
+import { before, library } from './builds.js';
+import { serve } from './serve.js';
+
+const { createAsyncApi } = await library();
 
 const threads = Number(process.argv[2] ?? availableParallelism());
 const spinModule = new URL('./handlers/spin.js', import.meta.url);
@@ -33,5 +37,12 @@ app.get('/plain', async (req, res) => {
   res.json(await Promise.all(Array.from({ length: count }, () => plain.run(ms))));
 });
 app.use(tasks.router);
+const closables = [tasks, plain];
+if (before !== undefined) {
+  const earlier = (await library(before)).createAsyncApi({ maxTasks: Infinity, threads: { min: threads, max: threads }, statusPath: '/before-status' });
+  app.post('/before-worker', earlier.asyncApi.worker(spinModule));
+  app.use(earlier.router);
+  closables.push(earlier);
+}
 
-serve(app, tasks, plain);
+serve(app, ...closables);

@@ -1,13 +1,14 @@
 // Benchmarks of the worker-thread pool (issue: worker threads), as Markdown tables:
-//   npm run bench:threads
+//   npm run bench:threads                 (BENCH_ROUNDS to change the rounds, 5)
+//   BENCH_BEFORE=<dir> npm run bench:threads   (the release before too: bench/builds.js)
 // 1. 5 ms CPU tasks: tasks per second through the library (HTTP submit, worker thread,
-//    replay) vs plain piscina.run with the same threads, in the same server process.
+//    replay) vs plain piscina.run with the same threads, in the same server process; with
+//    BENCH_BEFORE, that build's worker route beside them (a pool of its own), in the same rounds.
 // 2. 200 ms CPU tasks arriving at 4/s: p99 latency of GET /health on the same server,
 //    worker mode vs inline mode.
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { before, nameOf } from './builds.js';
+import { startServer } from './fork.js';
 import { median } from './load.js';
 
 const cores = availableParallelism();
@@ -16,18 +17,6 @@ const cores = availableParallelism();
 const poolThreads = Math.max(1, cores - 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function startServer(threads) {
-  const server = fork(fileURLToPath(new URL('./threads-server.js', import.meta.url)), [String(threads)]);
-  const [{ port }] = await once(server, 'message');
-  return {
-    base: `http://127.0.0.1:${port}`,
-    async stop() {
-      server.send('exit');
-      await once(server, 'exit');
-    },
-  };
-}
 
 async function finishedAtOf(location, base) {
   for (let polls = 0; polls < 10_000; polls++) {
@@ -49,11 +38,11 @@ function steadyRate(finishedTimes) {
 
 // `count` tasks of `ms` through the library: submitted over HTTP, run on the pool,
 // their ends read back from their replies.
-async function throughLibrary(base, count, ms) {
+async function throughLibrary(base, count, ms, route = 'worker') {
   const locations = [];
   for (let sent = 0; sent < count; sent += 16) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(16, count - sent) }, () => fetch(`${base}/worker?ms=${ms}`, { method: 'POST' })),
+      Array.from({ length: Math.min(16, count - sent) }, () => fetch(`${base}/${route}?ms=${ms}`, { method: 'POST' })),
     );
     for (const response of batch) {
       if (response.status !== 202) throw new Error(`submit answered ${response.status}`);
@@ -71,19 +60,31 @@ async function throughPiscina(base, count, ms) {
   return steadyRate(await (await fetch(`${base}/plain?count=${count}&ms=${ms}`)).json());
 }
 
+// Each round runs every way once, starting one further on each round, so that none always
+// runs first; the ratio is the median of the rounds' library/plain.
 async function throughput() {
-  const { base, stop } = await startServer(poolThreads);
+  const { base, stop } = await startServer('./threads-server.js', [String(poolThreads)]);
   try {
     const count = 400 * poolThreads;
-    await throughPiscina(base, 40, 5);
-    await throughLibrary(base, 40, 5);
-    const library = [];
-    const plain = [];
+    const ways = [
+      ['plain', (n) => throughPiscina(base, n, 5)],
+      ['library', (n) => throughLibrary(base, n, 5)],
+      ...(before === undefined ? [] : [['before', (n) => throughLibrary(base, n, 5, 'before-worker')]]),
+    ];
+    for (const [, way] of ways) await way(40);
+    const rates = Object.fromEntries(ways.map(([name]) => [name, []]));
     for (let round = 0; round < rounds; round++) {
-      plain.push(await throughPiscina(base, count, 5));
-      library.push(await throughLibrary(base, count, 5));
+      for (let i = 0; i < ways.length; i++) {
+        const [name, way] = ways[(round + i) % ways.length];
+        rates[name].push(await way(count));
+      }
     }
-    return { library: median(library), plain: median(plain), ratios: library.map((l, i) => l / plain[i]) };
+    const against = (name) => {
+      if (rates[name] === undefined) return undefined;
+      const ratios = rates[name].map((rate, i) => rate / rates.plain[i]);
+      return { rate: median(rates[name]), ratio: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) };
+    };
+    return { plain: median(rates.plain), library: against('library'), before: against('before') };
   } finally {
     await stop();
   }
@@ -114,7 +115,7 @@ async function healthUnderLoad(base, route, seconds) {
 }
 
 async function health() {
-  const { base, stop } = await startServer(cores);
+  const { base, stop } = await startServer('./threads-server.js', [String(cores)]);
   try {
     await healthUnderLoad(base, 'worker', 2);
     return { worker: await healthUnderLoad(base, 'worker', 15), inline: await healthUnderLoad(base, 'inline', 15) };
@@ -125,12 +126,16 @@ async function health() {
 
 const tasksPerSecond = await throughput();
 const latency = await health();
-const ratio = median(tasksPerSecond.ratios);
 const ms = (n) => `${n.toFixed(1)} ms`;
-console.log(`\nnode ${process.version}, ${cores} cores\n`);
-console.log(`| 5 ms CPU tasks, ${poolThreads} thread(s), ${rounds} alternating rounds, rate after the first quarter | plain piscina.run | express-async-api | ratio (median of rounds) | target |`);
+const verdict = (ok) => (ok ? 'met' : '**not met**');
+const { plain, library, before: earlier } = tasksPerSecond;
+const ratio = (r) => `${r.ratio.toFixed(2)}× (rounds: ${r.low.toFixed(2)}× to ${r.high.toFixed(2)}×)`;
+console.log(`\nnode ${process.version}, ${cores} cores, ${new Date().toISOString().slice(0, 10)}\n`);
+console.log(`| 5 ms CPU tasks, ${poolThreads} thread(s), ${rounds} alternating rounds, rate after the first quarter, tasks/s | plain piscina.run | express-async-api | ratio (median of rounds) | target |`);
 console.log('|---|---:|---:|---:|---|');
-console.log(`| tasks/s | ${tasksPerSecond.plain.toFixed(0)} | ${tasksPerSecond.library.toFixed(0)} | ${ratio.toFixed(2)}× | ≥ 0.9× |`);
+console.log(`| this build | ${plain.toFixed(0)} | ${library.rate.toFixed(0)} | ${ratio(library)} | ≥ 0.97× (${verdict(library.ratio >= 0.97)}) |`);
+if (earlier) console.log(`| the release before (${nameOf(before)}) | ${plain.toFixed(0)} | ${earlier.rate.toFixed(0)} | ${ratio(earlier)} | |`);
+else console.log('| the release before | | | not run: set BENCH_BEFORE | |');
 console.log(`\n| GET /health while 200 ms CPU tasks arrive at 4/s (15 s, ${cores} threads) | p50 | p99 | target |`);
 console.log('|---|---:|---:|---|');
 console.log(`| worker mode (asyncApi.worker) | ${ms(latency.worker.p50)} | ${ms(latency.worker.p99)} | p99 ≤ 10 ms |`);

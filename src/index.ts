@@ -11,11 +11,11 @@ export type {
   ThreadOptions,
   WorkerRouteOptions,
 } from './core/options.js';
-export type { Outcome, Reply, Rerun, StatusDocument, Task, TaskStatus } from './core/task.js';
+export type { Outcome, Reply, Rerun, RunRecord, StatusDocument, Task, TaskStatus } from './core/task.js';
 export type { TaskCounts, TaskPage, TaskQuery } from './core/task-query.js';
 export type { RouteMinute } from './core/activity.js';
 export type { DashboardOptions } from './dashboard/router.js';
-export type { BackendStats } from './core/admin.js';
+export type { BackendStats, BulkQuery, BulkResult } from './core/admin.js';
 export { TaskFailedError, type CodeTaskFunction, type CodeTaskInfo } from './core/code-task.js';
 export { afterCommit, effects, type AfterCommitOptions } from './effects/after-commit.js';
 export type { DefineOptions, SubmitTaskOptions, TaskDefinition, TaskHandle } from './core/definitions.js';
@@ -27,7 +27,7 @@ export type { ErrorRecord } from './core/error-record.js';
 export type { FailedTask } from './express/error-handler.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
 export { memoryBackend, type MemoryBackendOptions } from './backends/memory-backend.js';
-export type { Backend, BackendFactory, InlineJob, ModuleJob } from './core/backend.js';
+export type { Backend, BackendFactory, InlineJob, ModuleJob, RunModuleOptions } from './core/backend.js';
 export type { DoneDocument, ReplyDocument } from './express/event-stream.js';
 export {
   AsyncApiError,

@@ -5,6 +5,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { dashboardContract, workerRoutes } from './dashboard-api.js';
+import { bulkContract, bulkRoutes, ownerOption } from './bulk-api.js';
 import { untilFinished } from './helpers.js';
 import { deleteKeys, redisUrl, uniqueName } from './redis.js';
 
@@ -22,6 +23,24 @@ dashboardContract('bullmqBackend()', async () => {
   const queue = uniqueName('dashboard');
   const { tasks, app } = await bullmqApp(queue);
   const worker = await startWorker({ connection: redisUrl, queue, concurrency: 4, allow: [handlers], threads: { gracePeriod: 200 }, onError: () => {} });
+  return {
+    tasks,
+    app,
+    async close() {
+      await worker.close();
+      await tasks.close();
+      await deleteKeys([`{express-async-api:${queue}}:*`, `bull:${queue}:*`]);
+    },
+  };
+});
+
+bulkContract('bullmqBackend()', async () => {
+  const queue = uniqueName('bulk');
+  const tasks = createAsyncApi({ backend: bullmqBackend({ connection: redisUrl, queue }), onError: () => {}, ...ownerOption });
+  const app = express();
+  app.use(express.json());
+  bulkRoutes(app, tasks);
+  const worker = await startWorker({ connection: redisUrl, queue, concurrency: 8, allow: [handlers], threads: { gracePeriod: 200 }, onError: () => {} });
   return {
     tasks,
     app,

@@ -5,6 +5,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { dashboardContract, fromThePage, workerRoutes } from './dashboard-api.js';
+import { bulkContract, bulkRoutes, ownerOption } from './bulk-api.js';
 import { deferred, openEvents, untilFinished, untilStatus } from './helpers.js';
 import { listen } from './load.js';
 
@@ -13,6 +14,14 @@ dashboardContract('memoryBackend()', async () => {
   const app = express();
   app.use(express.json());
   workerRoutes(app, tasks);
+  return { tasks, app, close: () => tasks.close() };
+});
+
+bulkContract('memoryBackend()', async () => {
+  const tasks = createAsyncApi({ onError: () => {}, threads: { max: 8, gracePeriod: 200 }, ...ownerOption });
+  const app = express();
+  app.use(express.json());
+  bulkRoutes(app, tasks);
   return { tasks, app, close: () => tasks.close() };
 });
 

@@ -621,6 +621,10 @@ export function rewindContract(name: string, make: (options: { maxTasks: number 
       await store.finish(failed, { status: 'failed', problem }, 1_002);
       const both = await Promise.all([store.rewind(failed), store.rewind(failed)]);
       expect(both.filter((task) => task !== undefined)).toHaveLength(1);
+      // Not one that ended after a given time.
+      await store.finish(failed, { status: 'canceled' }, 1_500);
+      expect(await store.rewind(failed, 1_499)).toBeUndefined();
+      expect(await store.rewind(failed, 1_500)).toMatchObject({ status: 'queued', rewinds: 2 });
     });
 
     it('says whether a delete deleted', async () => {

@@ -158,7 +158,7 @@ export class TaskAdmin {
    * whose job is not kept (an inline handler's, a `define(name, fn)`'s, a large one), one that
    * succeeded or is live.
    */
-  async rewind(id: string): Promise<Task> {
+  async rewind(id: string, finishedBy?: number): Promise<Task> {
     const task = await this.get(id);
     if (task.status !== 'failed' && task.status !== 'canceled') {
       throw new NotRerunnableError(id, `This task ${task.status === 'succeeded' ? 'succeeded' : `is ${task.status}`}: only a failed, timed-out or canceled task can be rewound.`);
@@ -171,8 +171,8 @@ export class TaskAdmin {
         "This task cannot be rewound: its job is not kept. An inline handler's job (or a define(name, fn)'s) is a closure over what submitted it, which is gone; a worker route's or a module task's is kept when the request's body (or the input) is within maxRerunBytes.",
       );
     }
-    const rewound = await store.rewind(id);
-    if (rewound === undefined) throw new NotRerunnableError(id, 'This task changed meanwhile: it is no longer failed or canceled.');
+    const rewound = await store.rewind(id, finishedBy);
+    if (rewound === undefined) throw new NotRerunnableError(id, 'This task changed meanwhile: it is no longer failed or canceled (or ended again).');
     try {
       await this.#backend.runModule(id, rerun.job, rerun.route, undefined, { rewinds: rewound.rewinds });
     } catch (error) {
@@ -205,10 +205,13 @@ export class TaskAdmin {
 
   /** Rewinds the failed and canceled tasks that `query` matches whose job was kept (see `bulk`). */
   rewindMany(query: BulkQuery): Promise<BulkResult> {
+    // The tasks that had failed when it began: one that a bulk rewind beside it ran again, and
+    // that failed again since, is not run a third time.
+    const began = Date.now();
     return this.#bulk(query, async (task) => {
       if ((task.status !== 'failed' && task.status !== 'canceled') || task.rerunnable !== true) return false;
       try {
-        await this.rewind(task.id);
+        await this.rewind(task.id, began);
         return true;
       } catch (error) {
         if (error instanceof NotRerunnableError || error instanceof TaskNotFoundError) return false;

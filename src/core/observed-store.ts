@@ -36,8 +36,8 @@ export function observeStore(store: TaskStore, metrics: TaskMetrics | undefined)
       if (deleted && finished !== true) queued = Math.max(0, queued - 1);
       return deleted;
     },
-    async rewind(id) {
-      const rewound = await store.rewind(id);
+    async rewind(id, finishedBy) {
+      const rewound = await store.rewind(id, finishedBy);
       // Queued again: its next end is counted as its first was.
       if (rewound !== undefined) queued++;
       return rewound;

@@ -62,9 +62,11 @@ export interface TaskStore {
    * Runs a failed or canceled task again under its id, in one step: it is `queued` again, its
    * end goes to `runs` (oldest first), `rewinds` counts one more, its attempts start again at 1,
    * and its steps, events and kept job stay. Resolves with the task, or `undefined` when it is
-   * not failed or canceled (now). Its job is the caller's to run.
+   * not failed or canceled (now), or, with `finishedBy`, ended after that time (ms since the
+   * epoch: a bulk rewind takes only the tasks that had failed when it began). Its job is the
+   * caller's to run.
    */
-  rewind(id: string): Promise<Task | undefined>;
+  rewind(id: string, finishedBy?: number): Promise<Task | undefined>;
   /** The task with this id, or `undefined` when there is none (never was, or expired). */
   get(id: string): Promise<Task | undefined>;
   /**

@@ -2,7 +2,7 @@
 import type { Stats } from '../core/admin.js';
 import type { Problem } from '../core/problem.js';
 import { replyHeader, type Reply, type Task } from '../core/task.js';
-import type { ProblemSummary, Stats as StatsDocument, TaskDetail, TaskSummary } from './wire.js';
+import type { ProblemSummary, RunSummary, Stats as StatsDocument, TaskDetail, TaskSummary } from './wire.js';
 
 /** How much of a reply's body the detail shows. */
 export const PREVIEW_BYTES = 4_096;
@@ -67,6 +67,15 @@ export function taskDetail(task: Task): TaskDetail {
   const { reply: _reply, ...summary } = taskSummary(task);
   const detail: TaskDetail = summary;
   if (task.readOnce === true) detail.readOnce = true;
+  if (task.runs !== undefined) {
+    detail.runs = task.runs.map((run) => {
+      const summary: RunSummary = { status: run.status };
+      if (run.startedAt !== undefined) summary.startedAt = iso(run.startedAt)!;
+      if (run.finishedAt !== undefined) summary.finishedAt = iso(run.finishedAt)!;
+      if (run.problem !== undefined) summary.problem = problemSummary(run.problem);
+      return summary;
+    });
+  }
   const { reply } = task;
   if (reply !== undefined) {
     const headers: [string, string][] = [];

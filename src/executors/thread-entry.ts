@@ -187,7 +187,8 @@ class TaskOnThread implements TaskInfo {
 
   end(): void {
     clearTimeout(this.#timer);
-    running.delete(this.id);
+    // (A run of the task that came after this one, a rewind of a canceled run, is another's.)
+    if (running.get(this.id) === this) running.delete(this.id);
   }
 
   #flush(): void {

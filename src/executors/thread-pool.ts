@@ -208,7 +208,8 @@ export class ThreadPoolExecutor implements Executor<ModuleJob> {
     } finally {
       task.end();
       stopListening();
-      this.#tasks.delete(id);
+      // (A run of the task that came after this one, a rewind of a canceled run, is another's.)
+      if (this.#tasks.get(id) === task) this.#tasks.delete(id);
     }
   }
   /** The task's success was stored (its effects run, on their thread), or it was not (they are dropped). */

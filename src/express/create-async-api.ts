@@ -18,7 +18,7 @@ import {
 } from '../core/options.js';
 import type { TaskTrace } from '../core/observer.js';
 import { TaskRegistry, type Following } from '../core/registry.js';
-import { TaskAdmin } from '../core/admin.js';
+import { TaskAdmin, type BulkQuery, type BulkResult } from '../core/admin.js';
 import { createDashboard, type DashboardOptions } from '../dashboard/router.js';
 import { openTelemetryTracer } from '../tracing/tracer.js';
 import { toStatusDocument, type Rerun, type StatusDocument, type Task } from '../core/task.js';
@@ -103,6 +103,24 @@ export interface AsyncApi {
    * (`maxEvents`), or `InvalidArgumentError`.
    */
   sendEvent(id: string, name: string, value: unknown, options?: { owner?: string; idempotencyKey?: string }): Promise<StatusDocument>;
+  /**
+   * Runs a failed, timed-out or canceled task again under its id (its monitor shows it `queued`,
+   * `running`, then its new answer; its finished steps return their kept results), with a fresh
+   * retry budget. For tasks whose job was kept: worker routes and module tasks from code. Rejects
+   * with `NotRerunnableError` (an inline handler's task, a `define(name, fn)`'s, one that
+   * succeeded or is live) or `TaskNotFoundError`.
+   */
+  rewind(id: string, options?: { owner?: string }): Promise<StatusDocument>;
+  /**
+   * Cancels the live tasks a filter matches (the dashboard's list query: `status`, `route`,
+   * `owner`, `id`, `text`, `from`, `to`, `waiting`), a page at a time. An empty filter is refused
+   * (`InvalidQueryError`) unless `all: true`. Resolves with `{ matched, done, skipped }`.
+   */
+  cancelMany(query: BulkQuery): Promise<BulkResult>;
+  /** Rewinds the failed and canceled tasks a filter matches whose job was kept; as `cancelMany`. */
+  rewindMany(query: BulkQuery): Promise<BulkResult>;
+  /** Deletes the finished tasks a filter matches; as `cancelMany`. */
+  deleteMany(query: BulkQuery): Promise<BulkResult>;
   /**
    * The dashboard: a page and its JSON API for every task of every owner (list, search,
    * cancel, delete, run again, numbers per route, live changes), to mount where operators
@@ -341,6 +359,14 @@ export function createAsyncApi(options?: AsyncApiOptions<Request>): AsyncApi {
       const task = await registry.sendEvent(id, ownerOption(sendOptions, 'sendEvent()'), name, json, config, key === undefined ? undefined : `${name} ${key}`);
       return toStatusDocument(task, monitorOf(id));
     },
+    async rewind(id, rewindOptions) {
+      const owner = ownerOption(rewindOptions, 'rewind()');
+      await registry.get(id, owner);
+      return toStatusDocument(await admin.rewind(id), monitorOf(id));
+    },
+    cancelMany: (query) => admin.cancelMany(query),
+    rewindMany: (query) => admin.rewindMany(query),
+    deleteMany: (query) => admin.deleteMany(query),
     router: createStatusRouter(registry, config, errors),
     dashboard(dashboardOptions) {
       const dashboard = createDashboard(admin, config, dashboardOptions);

@@ -461,9 +461,10 @@ export class MemoryStore implements TaskStore {
     return true;
   }
 
-  async rewind(id: string): Promise<Task | undefined> {
+  async rewind(id: string, finishedBy?: number): Promise<Task | undefined> {
     const task = this.#tasks.get(id);
     if (task === undefined || (task.status !== 'failed' && task.status !== 'canceled')) return undefined;
+    if (finishedBy !== undefined && (task.finishedAt as number) > finishedBy) return undefined;
     const from = task.status;
     // Live again: its place in the expiry queue is not its own anymore.
     const queue = this.#queueOf(task);

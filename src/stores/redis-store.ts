@@ -374,12 +374,14 @@ const scripts = {
       end
       return {'kept', woke and 1 or 0}`,
   },
-  // ARGV: prefixes, id, now. A failed or canceled task queued again under its id; returns its state, or nil.
+  // ARGV: prefixes, id, now, finished by ('' for any). A failed or canceled task queued again
+  // under its id; returns its state, or nil.
   asyncApiRewindTask: {
     lua: `
       local id = ARGV[3]
       local key, task = load(id)
       if not task or expired(task, tonumber(ARGV[4])) or (task.s ~= 'failed' and task.s ~= 'canceled') then return nil end
+      if ARGV[5] ~= '' and task.f and task.f > tonumber(ARGV[5]) then return nil end
       local runs = task.v or {}
       runs[#runs + 1] = {s = task.s, b = task.b, f = task.f, x = task.x}
       task.v = runs
@@ -837,8 +839,8 @@ export class RedisStore implements TaskStore {
     return (await this.#run(() => this.#client.asyncApiDeleteTask(...this.#scriptPrefixes, id, finished ? '1' : '0'))) === 1;
   }
 
-  async rewind(id: string): Promise<Task | undefined> {
-    return fromState(id, (await this.#run(() => this.#client.asyncApiRewindTask(...this.#scriptPrefixes, id, Date.now()))) as string | null);
+  async rewind(id: string, finishedBy?: number): Promise<Task | undefined> {
+    return fromState(id, (await this.#run(() => this.#client.asyncApiRewindTask(...this.#scriptPrefixes, id, Date.now(), finishedBy ?? ''))) as string | null);
   }
 
   async list(query?: TaskQuery): Promise<TaskPage> {

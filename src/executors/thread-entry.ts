@@ -61,12 +61,13 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
     modules.set(module, loading);
     loading.catch(() => modules.delete(module));
   }
-  const name = displayName(fileURLToPath(module));
+  // (Named only when something is wrong with it.)
+  const name = (): string => displayName(fileURLToPath(module));
   let exports: Record<string, unknown>;
   try {
     exports = await loading;
   } catch (error) {
-    throw new HandlerModuleError(`The handler module ${name} failed to load: ${(error as Error).message}`, { cause: error });
+    throw new HandlerModuleError(`The handler module ${name()} failed to load: ${(error as Error).message}`, { cause: error });
   }
   let handler = exports[exportName];
   // A CommonJS module compiled from an ES module (by TypeScript or Babel): `exports.default`
@@ -79,7 +80,7 @@ async function loadHandler(module: string, exportName: string): Promise<AnyHandl
   if (typeof handler !== 'function') {
     const found = Object.keys(exports).filter((key) => typeof exports[key] === 'function');
     throw new HandlerModuleError(
-      `The handler module ${name} has no function export "${exportName}"; it exports ${found.length ? found.join(', ') : 'no functions'}.`,
+      `The handler module ${name()} has no function export "${exportName}"; it exports ${found.length ? found.join(', ') : 'no functions'}.`,
     );
   }
   return handler as AnyHandler;

@@ -25,7 +25,7 @@ export interface QueuedJob<J> {
 /** A job whose run ended where it waits for an event: it runs again when the event comes, or at its deadline. */
 interface ParkedJob<J> {
   readonly job: QueuedJob<J>;
-  readonly cancel: () => void;
+  cancel: () => void;
 }
 
 /**
@@ -157,8 +157,10 @@ export class JobQueue<J> {
       void this.#fail(job.id, this.#abandoned?.reason, job.errorKey);
       return;
     }
-    const cancel = until === undefined ? () => {} : at(until, () => this.wake(job.id));
-    this.#parked.set(job.id, { job, cancel });
+    // In place before its deadline is armed: a deadline passed already wakes it at once.
+    const parked: { job: QueuedJob<J>; cancel: () => void } = { job, cancel: () => {} };
+    this.#parked.set(job.id, parked);
+    if (until !== undefined) parked.cancel = at(until, () => this.wake(job.id));
     this.#store.get(job.id).then(
       (task) => {
         if (task === undefined || task.status !== 'running') this.drop(job.id);
